@@ -1,0 +1,48 @@
+"""evjax: equilibria of EV-charging games in JAX, exact, differentiable and batched.
+
+The library never changes JAX's global configuration; enable float64 in your program with
+``jax.config.update("jax_enable_x64", True)`` before creating arrays (the CLI, tests,
+notebooks and benchmarks do).
+"""
+
+from .charging import (
+    Certificate,
+    ChargingGame,
+    Coalitions,
+    GroupCosts,
+    Ratios,
+    TheoremCondition,
+    certify,
+    coalition_lists,
+    cost_ratios,
+    equilibrium,
+    group_cost,
+    group_costs,
+    membership,
+    players,
+    station_costs,
+    theorem_4_7,
+    theorem_4_11,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Certificate",
+    "ChargingGame",
+    "Coalitions",
+    "GroupCosts",
+    "Ratios",
+    "TheoremCondition",
+    "certify",
+    "coalition_lists",
+    "cost_ratios",
+    "equilibrium",
+    "group_cost",
+    "group_costs",
+    "membership",
+    "players",
+    "station_costs",
+    "theorem_4_7",
+    "theorem_4_11",
+]

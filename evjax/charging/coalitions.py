@@ -1,0 +1,124 @@
+"""Coalition structures: index lists for people, membership arrays for batched code.
+
+A *coalition structure* is a set of disjoint coalitions; stations in none act alone. It is
+given either as a sequence of disjoint sequences of station indices (``[[0, 1, 2]]``,
+``[[0, 1], [3, 4, 5]]``; ``()`` is plain Nash), or as a membership array: shape (K, N) with
+row k the 0/1 indicator m_k of coalition k, or shape (N,) for a single coalition. Membership
+arrays may be traced (``vmap`` over coalitions) and may hold fractions in [0, 1] (a continuous
+relaxation: Q stays positive definite while every column sums to at most 1).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .._validation import concrete, float_dtype, short
+
+Coalitions = Sequence[Sequence[int]] | Array | np.ndarray
+
+
+def _index(value, n: int, where: str) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{where} must hold station indices, got the boolean {value!r}")
+    try:
+        i = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{where} must hold integer station indices, got {value!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"{where} names station {i}, out of range for N = {n}")
+    return i
+
+
+def coalition_lists(coalitions: Sequence[Sequence[int]], n: int) -> list[list[int]]:
+    """Validate a structure given as index lists; return it as a list of lists of ints."""
+    if isinstance(coalitions, (str, bytes)) or not isinstance(coalitions, Sequence):
+        raise ValueError(
+            f"coalitions must be a sequence of sequences of station indices, got {coalitions!r}"
+        )
+    out: list[list[int]] = []
+    owner: dict[int, int] = {}
+    for k, members in enumerate(coalitions):
+        if isinstance(members, (str, bytes)) or not isinstance(members, Sequence | np.ndarray):
+            raise ValueError(
+                "coalitions must be a sequence of sequences of station indices, e.g. "
+                f"[[0, 1, 2]]; got {list(coalitions)!r}"
+            )
+        where = f"coalition {k} ({list(members)!r})"
+        if len(members) == 0:
+            raise ValueError(f"{where} is empty")
+        idx = [_index(v, n, where) for v in members]
+        for i in idx:
+            if i in owner:
+                if owner[i] == k:
+                    raise ValueError(f"{where} repeats station {i}")
+                raise ValueError(
+                    f"coalitions overlap: station {i} is in coalition {owner[i]} and {k}"
+                )
+            owner[i] = k
+        out.append(idx)
+    return out
+
+
+def membership(coalitions: Coalitions, n: int) -> Float[Array, "K N"]:
+    """The membership matrix (K, N) of a coalition structure, in either input form.
+
+    ``()`` gives shape (0, N): every station alone, the Nash equilibrium.
+    """
+    if isinstance(coalitions, (jax.Array, np.ndarray)):
+        m = jnp.asarray(coalitions, dtype=float_dtype())
+        if m.ndim == 1:
+            m = m[None, :]
+        if m.ndim != 2 or m.shape[1] != n:
+            raise ValueError(
+                f"a membership array must have shape (K, {n}) or ({n},), got {coalitions.shape}"
+            )
+        known = concrete(m)
+        if known is not None:
+            if not np.isfinite(known).all() or (known < 0).any() or (known > 1).any():
+                raise ValueError(f"membership entries must lie in [0, 1], got {short(known)}")
+            load = known.sum(axis=0)
+            if (load > 1 + 1e-12).any():
+                i = int(np.argmax(load))
+                raise ValueError(
+                    f"coalitions overlap: station {i} has total membership {load[i]!r} > 1"
+                )
+        return m
+    lists = coalition_lists(coalitions, n)
+    m = np.zeros((len(lists), n))
+    for k, members in enumerate(lists):
+        m[k, members] = 1.0
+    return jnp.asarray(m, dtype=float_dtype())
+
+
+def single_coalition(coalition, n: int) -> Float[Array, " N"]:
+    """A single coalition, as indices (``[0, 1, 2]``) or a mask of shape (N,), as a mask."""
+    if isinstance(coalition, (jax.Array, np.ndarray)):
+        if jnp.ndim(coalition) != 1:
+            raise ValueError(
+                f"a coalition mask must have shape ({n},), got {tuple(jnp.shape(coalition))}"
+            )
+        return membership(coalition, n)[0]
+    return membership([coalition], n)[0]
+
+
+def players(coalitions: Sequence[Sequence[int]], n: int) -> list[list[int]]:
+    """The players of a structure: each coalition, then each station acting alone."""
+    lists = coalition_lists(coalitions, n)
+    taken = {i for members in lists for i in members}
+    return lists + [[i] for i in range(n) if i not in taken]
+
+
+def structure_from_membership(m, n: int) -> list[list[int]]:
+    """Index lists of a concrete 0/1 membership array (for reporting and certificates)."""
+    known = concrete(membership(m, n))
+    if known is None:
+        raise ValueError("a traced membership array has no index-list form")
+    if not np.isin(known, (0.0, 1.0)).all():
+        raise ValueError(f"membership must be 0/1 to list members, got {short(known)}")
+    return [np.flatnonzero(row).tolist() for row in known if row.any()]
