@@ -1,0 +1,219 @@
+"""Shared helpers for the evjax benchmarks: machine info, timing, tables, RESULTS.md sections.
+
+Nothing here is specific to one benchmark. Import it from a script in this folder with
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _common
+
+(``benchmarks/`` is a folder of scripts, not a package).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
+
+RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
+RESULTS_HEADER = "# evjax benchmark results"
+
+
+# --------------------------------------------------------------------------- machine info
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    """CPU model, core counts, platform and library versions, JAX backend and devices."""
+    info: dict[str, str] = {
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+    }
+    if hasattr(os, "sched_getaffinity"):
+        info["cores usable"] = str(len(os.sched_getaffinity(0)))
+    info["platform"] = platform.platform()
+    info["python"] = platform.python_version()
+    try:
+        import numpy
+
+        info["numpy"] = numpy.__version__
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    try:
+        import jax
+        import jaxlib
+
+        info["jax"] = jax.__version__
+        info["jaxlib"] = jaxlib.__version__
+        info["jax backend"] = jax.default_backend()
+        devices = jax.devices()
+        kinds = sorted({getattr(d, "device_kind", str(d)) for d in devices})
+        info["jax devices"] = f"{len(devices)} x {', '.join(kinds)} (default {devices[0]})"
+        info["jax x64"] = str(bool(jax.config.read("jax_enable_x64")))
+    except ImportError:  # pragma: no cover
+        info["jax"] = "not installed"
+    return info
+
+
+def format_machine(info: dict[str, str], *, markdown: bool = False) -> str:
+    """The machine info as 'key: value' lines (markdown bullets when ``markdown``)."""
+    prefix = "- " if markdown else "  "
+    return "\n".join(f"{prefix}{k}: {v}" for k, v in info.items())
+
+
+def now_utc() -> str:
+    """The current UTC time, to the second, as 'YYYY-MM-DD HH:MM:SS UTC'."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def command_line() -> str:
+    """The command that started this process, as one would type it from the repo root."""
+    script = sys.argv[0]
+    try:
+        script = os.path.relpath(script, Path(__file__).resolve().parent.parent)
+    except ValueError:
+        pass
+    return " ".join(["python", script, *sys.argv[1:]])
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def block(out: Any) -> Any:
+    """Wait for every JAX array in the pytree ``out``; other leaves (numpy, floats) pass."""
+    try:
+        import jax
+    except ImportError:  # pragma: no cover
+        return out
+    for leaf in jax.tree_util.tree_leaves(out):
+        wait = getattr(leaf, "block_until_ready", None)
+        if wait is not None:
+            wait()
+    return out
+
+
+class Timing(NamedTuple):
+    """Seconds per call: the median over ``repeats`` measurements of ``number`` calls each."""
+
+    median: float
+    best: float
+    repeats: int
+    number: int
+
+
+def time_call(
+    fn: Callable[..., Any],
+    *args: Any,
+    min_time: float = 0.2,
+    repeats: int = 7,
+    min_repeats: int = 3,
+    budget: float = 5.0,
+    warmup: int = 1,
+) -> Timing:
+    """Time ``fn(*args)`` in seconds per call, waiting for JAX outputs to be ready.
+
+    After ``warmup`` calls (compilation, caches), one timed call estimates the cost; each
+    measurement then runs ``number`` calls so that it lasts at least ``min_time`` seconds.
+    Up to ``repeats`` measurements are taken, fewer (but at least ``min_repeats``) when they
+    would take more than ``budget`` seconds in all; the median and best are reported.
+    """
+    for _ in range(warmup):
+        block(fn(*args))
+    t0 = time.perf_counter()
+    block(fn(*args))
+    one = max(time.perf_counter() - t0, 1e-9)
+    number = max(1, math.ceil(min_time / one))
+    fit = int(budget // (number * one))
+    n_rep = max(min_repeats, min(repeats, fit))
+    samples = []
+    for _ in range(n_rep):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            out = fn(*args)
+        block(out)
+        samples.append((time.perf_counter() - t0) / number)
+    return Timing(statistics.median(samples), min(samples), n_rep, number)
+
+
+def format_seconds(s: float) -> str:
+    """Seconds in 3 significant digits, scientific notation below 0.01 s."""
+    return f"{s:.3g}" if s >= 1e-2 else f"{s:.2e}"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], align: Sequence[str] | None = None
+) -> str:
+    """A GitHub markdown table, columns padded for reading as plain text too.
+
+    ``align`` holds 'l' or 'r' per column (default: right for all but the first column).
+    """
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    ncol = len(headers)
+    if any(len(r) != ncol for r in cells):
+        raise ValueError("every row must have one cell per header")
+    align = list(align) if align is not None else ["l"] + ["r"] * (ncol - 1)
+    widths = [max(3, *(len(r[j]) for r in cells)) for j in range(ncol)]
+
+    def line(row):
+        padded = [
+            row[j].ljust(widths[j]) if align[j] == "l" else row[j].rjust(widths[j])
+            for j in range(ncol)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = [
+        ("-" * (widths[j] - 1) + ":") if align[j] == "r" else ("-" * widths[j])
+        for j in range(ncol)
+    ]
+    return "\n".join([line(cells[0]), "| " + " | ".join(rule) + " |", *map(line, cells[1:])])
+
+
+# --------------------------------------------------------------------------- RESULTS.md
+
+
+def replace_section(
+    heading: str, body: str, path: Path | str = RESULTS_PATH, header: str = RESULTS_HEADER
+) -> Path:
+    """Write ``heading`` + ``body`` as a section of the markdown file at ``path``.
+
+    ``heading`` is a full '## ...' line. If the file has that heading, the text from it up to
+    the next line starting with '## ' (or the end) is replaced; otherwise the section is
+    appended. A missing file is created with ``header`` as its first line. Other sections
+    are kept as they are.
+    """
+    if not heading.startswith("## "):
+        raise ValueError(f"heading must start with '## ', got {heading!r}")
+    path = Path(path)
+    section = [heading, "", *body.strip("\n").split("\n"), ""]
+    lines = path.read_text(encoding="utf-8").split("\n") if path.exists() else [header, ""]
+    while lines and lines[-1] == "":
+        lines.pop()
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == heading.rstrip()), None)
+    if start is None:
+        new = [*lines, "", *section]
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        new = [*lines[:start], *section, *lines[end:]]
+    text = "\n".join(new).rstrip("\n") + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,245 @@
+"""One C-Nash equilibrium plus station costs: evjax structured vs evjax dense vs paper eq (4).
+
+    python benchmarks/bench_equilibrium.py             # full run, writes benchmarks/RESULTS.md
+    python benchmarks/bench_equilibrium.py --quick     # smoke test (N in {5, 14}, T = 10)
+    python benchmarks/bench_equilibrium.py --no-write  # full run, print only
+
+Three ways of computing the costs c_i(x) (paper 000, eq (1)) at the C-Nash equilibrium of a
+random game with one coalition C = {0, ..., N // 3} (the first N // 3 + 1 stations):
+
+1. ``structured``: ``jax.jit`` of game -> station_costs(game, equilibrium(game, [C])), the
+   Woodbury path (diagonal plus rank K + 1, never an N x N solve).
+2. ``dense``: the same with ``method="dense"`` (one N x N solve with T right-hand sides).
+3. ``paper eq (4)``: the Kronecker formulation in the proof of Theorem 4.1, in numpy, as it
+   reads: Theta = I_T kron Q (NT x NT), Gamma, Psi_1, Psi_2 with ``np.linalg.inv``,
+   x = Psi_1 ((I_T kron mu) xbar - (I_T kron 1_N) A) + Psi_2 d, then eq (1).
+
+All three are checked to agree (relative error < 1e-8 on x and on the costs) before any
+timing; the script aborts otherwise. Times are the median seconds per solve (see
+``_common.time_call``); the jitted functions are compiled before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+
+import evjax  # noqa: E402
+
+SECTION = "## Equilibrium: structured vs dense vs paper eq (4)"
+TOLERANCE = 1e-8
+
+FULL_SIZES = [(n, t) for n in (5, 14, 30, 100) for t in (10, 24)]
+QUICK_SIZES = [(5, 10), (14, 10)]
+
+
+# --------------------------------------------------------------------------- problem
+
+
+def make_game(n: int, t: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A random game (constant b, as in the paper) as float64 numpy arrays."""
+    rng = np.random.default_rng(seed + 1000 * n + t)
+    a = rng.uniform(1.0, 3.0, t)
+    b = np.float64(0.5)
+    mu = rng.uniform(0.5, 2.0, n)
+    d = rng.uniform(5.0, 15.0, n)
+    alpha = rng.uniform(0.5, 1.5, (n, t))
+    xbar = d[:, None] * alpha / alpha.sum(axis=1, keepdims=True)
+    return {"a": a, "b": b, "mu": mu, "d": d, "xbar": xbar}
+
+
+def coalition(n: int) -> list[int]:
+    return list(range(n // 3 + 1))
+
+
+# --------------------------------------------------------------------------- paper eq (4)
+
+
+def paper_eq4(a, b, mu, d, xbar, members):
+    """x (N, T) and costs (N,) from eq (4) and eq (1), written as the paper's proof reads.
+
+    Stacking is time-major: x = [x_1^1, ..., x_N^1, ..., x_1^T, ..., x_N^T].
+    """
+    n, t = xbar.shape
+    in_c = np.zeros(n, dtype=bool)
+    in_c[members] = True
+    # C = blockdiag(1_C 1_C', I_{[N] \ C}) in the original station order.
+    c_mat = np.diag((~in_c).astype(float)) + np.outer(in_c, in_c).astype(float)
+    q = b * (np.ones((n, n)) + c_mat) + np.diag(mu)
+    i_t, i_n = np.eye(t), np.eye(n)
+    ones_t, ones_n = np.ones((t, 1)), np.ones((n, 1))
+
+    theta = np.kron(i_t, q)  # NT x NT
+    theta_inv = np.linalg.inv(theta)
+    e = np.kron(ones_t, i_n)  # 1_T kron I_N, NT x N
+    gamma = e.T @ theta_inv @ e  # (1_T' kron I_N) Theta^{-1} (1_T kron I_N)
+    gamma_inv = np.linalg.inv(gamma)
+    psi_1 = (np.eye(n * t) - theta_inv @ e @ gamma_inv @ e.T) @ theta_inv
+    psi_2 = theta_inv @ e @ gamma_inv
+
+    xbar_vec = xbar.T.reshape(-1)  # time-major stacking
+    drive = np.kron(i_t, np.diag(mu)) @ xbar_vec - np.kron(i_t, ones_n) @ a
+    x_vec = psi_1 @ drive + psi_2 @ d
+    x = x_vec.reshape(t, n).T  # (N, T)
+
+    # eq (1): c_i = sum_t p^t x_i^t + mu_i / 2 ||x_i - xbar_i||^2, p^t = a^t + b 1' x^t.
+    price = a + b * x.sum(axis=0)
+    costs = x @ price + 0.5 * mu * np.sum((x - xbar) ** 2, axis=1)
+    return x, costs
+
+
+# --------------------------------------------------------------------------- evjax
+
+
+def evjax_solver(members, method):
+    """jit(game -> (x, station_costs(game, x))) for one coalition and one method."""
+
+    @jax.jit
+    def solve(game):
+        x = evjax.equilibrium(game, [members], method=method)
+        return x, evjax.station_costs(game, x)
+
+    return solve
+
+
+def rel_err(u, v) -> float:
+    u, v = np.asarray(u), np.asarray(v)
+    return float(np.max(np.abs(u - v)) / max(np.max(np.abs(v)), 1e-300))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run_case(n, t, timing_kw, eq4_kw):
+    params = make_game(n, t)
+    members = coalition(n)
+    game = evjax.ChargingGame(*(jnp.asarray(params[k]) for k in ("a", "b", "mu", "d", "xbar")))
+    structured = evjax_solver(members, "structured")
+    dense = evjax_solver(members, "dense")
+    eq4_args = (params["a"], params["b"], params["mu"], params["d"], params["xbar"], members)
+
+    # Compile, then check agreement before timing.
+    x_s, c_s = jax.block_until_ready(structured(game))
+    x_d, c_d = jax.block_until_ready(dense(game))
+    x_p, c_p = paper_eq4(*eq4_args)
+    errors = {
+        "structured vs eq4": max(rel_err(x_s, x_p), rel_err(c_s, c_p)),
+        "dense vs eq4": max(rel_err(x_d, x_p), rel_err(c_d, c_p)),
+        "structured vs dense": max(rel_err(x_s, x_d), rel_err(c_s, c_d)),
+    }
+    bad = {k: v for k, v in errors.items() if not v < TOLERANCE}
+    if bad:
+        raise SystemExit(
+            f"ABORT: methods disagree at N={n}, T={t} (relative error > {TOLERANCE:g}): {bad}"
+        )
+
+    t_s = _common.time_call(structured, game, **timing_kw)
+    t_d = _common.time_call(dense, game, **timing_kw)
+    t_p = _common.time_call(paper_eq4, *eq4_args, **eq4_kw)
+    return t_s, t_d, t_p, max(errors.values())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: N in {5, 14}, T = 10, few repetitions; implies --no-write",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="do not update benchmarks/RESULTS.md"
+    )
+    args = parser.parse_args(argv)
+
+    if args.quick:
+        sizes = QUICK_SIZES
+        timing_kw = dict(min_time=0.02, repeats=3, min_repeats=3, budget=0.5)
+        eq4_kw = timing_kw
+    else:
+        sizes = FULL_SIZES
+        timing_kw = dict(min_time=0.2, repeats=7, min_repeats=5, budget=3.0)
+        eq4_kw = dict(min_time=0.2, repeats=7, min_repeats=3, budget=10.0)
+
+    info = _common.machine_info()
+    print("evjax equilibrium benchmark: one C-Nash equilibrium plus costs, seconds per solve")
+    print(_common.format_machine(info))
+    print()
+
+    headers = [
+        "N",
+        "T",
+        "structured [s]",
+        "dense [s]",
+        "paper eq4 [s]",
+        "dense/structured",
+        "eq4/structured",
+    ]
+    rows, worst = [], 0.0
+    for n, t in sizes:
+        t_s, t_d, t_p, err = run_case(n, t, timing_kw, eq4_kw)
+        worst = max(worst, err)
+        row = [
+            n,
+            t,
+            _common.format_seconds(t_s.median),
+            _common.format_seconds(t_d.median),
+            _common.format_seconds(t_p.median),
+            f"{t_d.median / t_s.median:.2f}",
+            f"{t_p.median / t_s.median:.3g}",
+        ]
+        rows.append(row)
+        print(
+            f"N={n:<4d} T={t:<3d} structured {row[2]:>9} s ({t_s.repeats}x{t_s.number})  "
+            f"dense {row[3]:>9} s ({t_d.repeats}x{t_d.number})  "
+            f"eq4 {row[4]:>9} s ({t_p.repeats}x{t_p.number})  max rel err {err:.1e}",
+            flush=True,
+        )
+
+    table = _common.markdown_table(headers, rows, align=["r"] * len(headers))
+    print()
+    print(table)
+    print(f"\nall three agree: max relative error {worst:.1e} (tolerance {TOLERANCE:g})")
+
+    if args.quick or args.no_write:
+        return 0
+    body = "\n".join(
+        [
+            f"Date: {_common.now_utc()}  ",
+            f"Command: `{_common.command_line()}`",
+            "",
+            "One C-Nash equilibrium plus the station costs (eq (1)) for a random game with "
+            "constant b and one coalition {0, ..., N // 3}; median seconds per solve "
+            "(each measurement at least 0.2 s of repeated calls, `time.perf_counter`). "
+            "`structured` and `dense` are `jax.jit` of "
+            "`station_costs(game, equilibrium(game, [C], method=...))`, compiled before "
+            "timing, waited on with `block_until_ready`; `paper eq4` is the Kronecker form of "
+            "eq (4) (Theta = I_T kron Q, Gamma, Psi_1, Psi_2 with `np.linalg.inv`, NT x NT) in "
+            "numpy. Ratios are times relative to `structured` (above 1: structured is faster). "
+            f"All three agreed before timing: max relative error {worst:.1e} on x and costs.",
+            "",
+            table,
+            "",
+            "Machine:",
+            "",
+            _common.format_machine(info, markdown=True),
+        ]
+    )
+    path = _common.replace_section(SECTION, body)
+    print(f"\nwrote section {SECTION!r} of {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The ``evjax`` command line: ``evjax solve``, ``evjax example-game``.
+
+The CLI (unlike the library) enables float64 before doing anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import jax
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(ValueError):
+    """Bad input from the command line or a file: exit status 2, one line on stderr."""
+
+
+def _parse_coalition(text: str) -> list[int]:
+    try:
+        members = [int(v) for v in text.split(",") if v.strip() != ""]
+    except ValueError:
+        raise UsageError(
+            f"--coalition takes comma-separated station indices such as 0,1,2; got {text!r}"
+        ) from None
+    if not members:
+        raise UsageError(f"--coalition needs at least one station index, got {text!r}")
+    return members
+
+
+def _finite_or_none(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _load(path):
+    from .charging.examples import figure2_game
+    from .io import load_game
+
+    if path is None:
+        return figure2_game(coalition_size=2), [[0, 1]], "built-in example (Figure 2 setting)"
+    try:
+        game, coalitions = load_game(path)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return game, coalitions, path
+
+
+def cmd_solve(args) -> int:
+    import numpy as np
+
+    from .charging import certify, coalition_lists, cost_ratios, equilibrium, station_costs
+
+    game, file_coalitions, source = _load(args.game)
+    if args.coalition is not None:
+        coalitions = [_parse_coalition(c) for c in args.coalition]
+    else:
+        coalitions = file_coalitions or []
+    try:
+        coalitions = coalition_lists(coalitions, game.n_stations)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    x = equilibrium(game, coalitions, method=args.method)
+    costs = station_costs(game, x)
+    nash_costs = station_costs(game, equilibrium(game, (), method=args.method))
+    ratios = None
+    if len(coalitions) == 1:
+        ratios = [_finite_or_none(r) for r in cost_ratios(game, coalitions[0], method=args.method)]
+    cert = certify(game, x, coalitions)
+
+    if args.json:
+        out = {
+            "source": str(source),
+            "n_stations": game.n_stations,
+            "n_steps": game.n_steps,
+            "coalitions": coalitions,
+            "x": np.asarray(x).tolist(),
+            "costs": np.asarray(costs).tolist(),
+            "nash_costs": np.asarray(nash_costs).tolist(),
+            "ratios": ratios,
+            "certificate": cert.to_dict(),
+        }
+        json.dump(out, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+
+    kind = "constant" if game.constant_b else "time-varying"
+    print(f"Game: {source}; N = {game.n_stations} stations, T = {game.n_steps} steps, {kind} b")
+    print(f"Coalitions: {coalitions if coalitions else 'none (Nash equilibrium)'}")
+    owner = {i: k for k, c in enumerate(coalitions) for i in c}
+    print(f"\n{'station':>7} {'player':>8} {'d':>10} {'mu':>10} {'cost':>14} {'cost at Nash':>14}")
+    for i in range(game.n_stations):
+        player = f"C{owner[i]}" if i in owner else "alone"
+        print(f"{i:>7} {player:>8} {float(game.d[i]):>10.4g} {float(game.mu[i]):>10.4g} "
+              f"{float(costs[i]):>14.8g} {float(nash_costs[i]):>14.8g}")
+    if ratios is not None:
+        names = ("M_[N]", "M_C", "M_[N]\\C")
+        shown = ", ".join(f"{n} = {r:.10g}" if r is not None else f"{n} = n/a (no outsiders)"
+                          for n, r in zip(names, ratios, strict=True))
+        print(f"\nRatios, cost at Nash / cost at C-Nash (> 1: the coalition lowers that cost):\n"
+              f"  {shown}")
+    print(f"\nCertificate: KKT residual {float(cert.kkt_residual):.3g}, largest best-response "
+          f"gain {float(cert.max_gain):.3g} over {len(cert.players)} players")
+    print("\nEquilibrium x (row i: station i, columns: steps):")
+    with np.printoptions(precision=6, suppress=True, linewidth=120):
+        print(np.asarray(x))
+    return 0
+
+
+def cmd_example_game(args) -> int:
+    from .charging.examples import figure2_game
+    from .io import game_to_dict
+
+    k = args.coalition_size
+    try:
+        game = figure2_game(coalition_size=k)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    data = game_to_dict(
+        game,
+        coalitions=[list(range(k))] if k > 0 else [],
+        description=(
+            f"Paper 000, Figure 2 setting: N = 5, T = 10, b = 0.5, a^t = 0.5, alpha = 0.4/T "
+            f"then 1.6/T; stations 0..{k - 1} type L (d = 1, mu = 0.1) in the coalition, the "
+            f"rest type H (d = 5, mu = 1)."
+        ),
+    )
+    json.dump(data, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evjax", description="Equilibria of EV-charging games (JAX, float64)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    solve = sub.add_parser(
+        "solve",
+        help="equilibrium, costs, ratios and certificate of a charging game",
+        description="Solve the C-Nash equilibrium of a charging game (paper 000, Theorem 4.1).",
+    )
+    solve.add_argument("game", nargs="?", help="game file (JSON); default: built-in example")
+    solve.add_argument(
+        "--coalition", action="append", metavar="I,J,...",
+        help="a coalition as comma-separated station indices; repeat for several "
+             "(default: the file's 'coalitions', else none: Nash)",
+    )
+    solve.add_argument("--method", choices=("structured", "dense"), default="structured")
+    solve.add_argument("--json", action="store_true", help="print one JSON object")
+    solve.set_defaults(func=cmd_solve)
+
+    example = sub.add_parser(
+        "example-game", help="print a game file (the Figure 2 setting of paper 000)"
+    )
+    example.add_argument("--coalition-size", type=int, default=2,
+                         help="stations 0..k-1 form the type-L coalition (default 2)")
+    example.set_defaults(func=cmd_example_game)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    jax.config.update("jax_enable_x64", True)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"evjax: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
