@@ -46,6 +46,8 @@ def machine_info() -> dict[str, str]:
     }
     if hasattr(os, "sched_getaffinity"):
         info["cores usable"] = str(len(os.sched_getaffinity(0)))
+    if hasattr(os, "getloadavg"):
+        info["load average (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     info["platform"] = platform.platform()
     info["python"] = platform.python_version()
     try:

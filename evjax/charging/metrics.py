@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .closed_form import Method, equilibrium
+from .closed_form import METHODS, Method, equilibrium
 from .coalitions import single_coalition
 from .game import ChargingGame
 
@@ -63,7 +64,13 @@ def cost_ratios(game: ChargingGame, coalition, *, method: Method = "structured")
     M_S = c_S(x*) / c_S(x^dagger) with x* the Nash and x^dagger the C-Nash equilibrium
     (Eval-Metric). Differentiable in every game parameter and, for masks, in the membership.
     """
-    m = single_coalition(coalition, game.n_stations)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return _cost_ratios(game, single_coalition(coalition, game.n_stations), method)
+
+
+@eqx.filter_jit
+def _cost_ratios(game: ChargingGame, m: Float[Array, " N"], method: Method) -> Ratios:
     nash = group_costs(game, equilibrium(game, (), method=method), m)
     cnash = group_costs(game, equilibrium(game, m, method=method), m)
     has_outside = jnp.sum(1.0 - m) > 0

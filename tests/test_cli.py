@@ -1,0 +1,139 @@
+"""The command line: solve, example-game, JSON output, and malformed input (exit status 2)."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import evjax
+from evjax.cli import main
+
+jax.config.update("jax_enable_x64", True)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def game_file(tmp_path, capsys):
+    code, out, _ = run(capsys, "example-game")
+    assert code == 0
+    path = tmp_path / "game.json"
+    path.write_text(out)
+    return path
+
+
+def test_example_game_is_the_figure2_setting(game_file):
+    data = json.loads(game_file.read_text())
+    assert data["b"] == 0.5 and data["a"] == [0.5] * 10 and data["coalitions"] == [[0, 1]]
+    assert data["d"] == [1.0, 1.0, 5.0, 5.0, 5.0] and data["mu"] == [0.1, 0.1, 1.0, 1.0, 1.0]
+    xbar = np.array(data["xbar"])
+    np.testing.assert_allclose(xbar[0], [0.04] * 5 + [0.16] * 5)
+    np.testing.assert_allclose(xbar.sum(axis=1), data["d"])
+
+
+def test_solve_json_matches_the_library(game_file, capsys):
+    code, out, _ = run(capsys, "solve", str(game_file), "--coalition", "0,1", "--json")
+    assert code == 0
+    result = json.loads(out)
+    game, _ = evjax.io.load_game(game_file)
+    x = np.asarray(evjax.equilibrium(game, [[0, 1]], method="dense"))
+    np.testing.assert_allclose(result["x"], x, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result["costs"], evjax.station_costs(game, x), rtol=1e-12)
+    np.testing.assert_allclose(result["ratios"], evjax.cost_ratios(game, [0, 1]), rtol=1e-12)
+    assert result["certificate"]["max_gain"] < 1e-10
+    assert result["certificate"]["kkt_residual"] < 1e-10
+    assert len(result["x"]) == 5 and all(len(row) == 10 for row in result["x"])
+
+
+def test_several_coalitions_give_no_ratios(game_file, capsys):
+    code, out, _ = run(
+        capsys, "solve", str(game_file), "--coalition", "0,1", "--coalition", "2,3", "--json"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["ratios"] is None and result["coalitions"] == [[0, 1], [2, 3]]
+    assert result["certificate"]["max_gain"] < 1e-10
+
+
+def test_grand_coalition_outside_ratio_is_null(game_file, capsys):
+    code, out, _ = run(capsys, "solve", str(game_file), "--coalition", "0,1,2,3,4", "--json")
+    ratios = json.loads(out)["ratios"]
+    assert code == 0 and ratios[2] is None and np.isfinite(ratios[:2]).all()
+
+
+def test_default_game_prints_a_report(capsys):
+    code, out, _ = run(capsys, "solve")
+    assert code == 0
+    assert "M_C = 0.99273" in out and "Certificate" in out
+
+
+def test_time_varying_b_file(tmp_path, capsys):
+    path = tmp_path / "tv.json"
+    path.write_text(json.dumps(
+        {"a": [1, 2, 3], "b": [0.5, 1.0, 2.0], "mu": [1, 2], "d": [3, 1], "alpha": [0.2, 0.3, 0.5]}
+    ))
+    code, out, _ = run(capsys, "solve", str(path), "--coalition", "0,1", "--json")
+    assert code == 0
+    result = json.loads(out)
+    np.testing.assert_allclose(np.sum(result["x"], axis=1), [3, 1], rtol=1e-12)
+    assert result["certificate"]["max_gain"] < 1e-10
+
+
+BAD_FILES = {
+    "not-json": ("{\"a\": ", "not valid JSON"),
+    "not-object": ("[1, 2]", "JSON object"),
+    "missing": (json.dumps({"a": [1], "b": 1, "mu": [1]}), "missing key"),
+    "unknown": (json.dumps({"a": [1], "b": 1, "mu": [1], "d": [1], "alpha": [1], "c": 2}),
+                "unknown key"),
+    "both": (json.dumps({"a": [1], "b": 1, "mu": [1], "d": [1], "alpha": [1], "xbar": [[1]]}),
+             "exactly one"),
+    "mu": (json.dumps({"a": [1, 1], "b": 1, "mu": [0], "d": [1], "alpha": [0.5, 0.5]}), "mu"),
+    "b": (json.dumps({"a": [1, 1], "b": -1, "mu": [1], "d": [1], "alpha": [0.5, 0.5]}), "b"),
+    "shape": (json.dumps({"a": [1, 1], "b": 1, "mu": [1, 1], "d": [1], "alpha": [0.5, 0.5]}),
+              "d must have shape"),
+    "ragged": (json.dumps({"a": [1, 1], "b": 1, "mu": [1], "d": [1], "xbar": [[1, 2], [1]]}),
+               "xbar"),
+    "string": (json.dumps({"a": [1, "x"], "b": 1, "mu": [1], "d": [1], "alpha": [0.5, 0.5]}),
+               "numbers"),
+    "alpha": (json.dumps({"a": [1, 1], "b": 1, "mu": [1], "d": [1], "alpha": [0.5, 0.7]}),
+              "alpha"),
+    "coalitions": (json.dumps({"a": [1], "b": 1, "mu": [1, 1], "d": [1, 1], "xbar": [[1], [1]],
+                               "coalitions": [[0, 1], [1]]}), "overlap"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_malformed_game_file_exits_2_with_one_line(name, tmp_path, capsys):
+    text, needle = BAD_FILES[name]
+    path = tmp_path / f"{name}.json"
+    path.write_text(text)
+    code, out, err = run(capsys, "solve", str(path))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and needle in err
+
+
+@pytest.mark.parametrize("option", ["0,9", "0,a", "", "1,1"])
+def test_bad_coalition_option_exits_2(option, game_file, capsys):
+    code, _, err = run(capsys, "solve", str(game_file), "--coalition", option)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    code, _, err = run(capsys, "solve", str(tmp_path / "nope.json"))
+    assert code == 2 and "cannot read" in err
+
+
+def test_console_script_exit_status(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "evjax", "solve", str(path)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("evjax: error:")
