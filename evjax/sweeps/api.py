@@ -1,0 +1,172 @@
+"""``evjax.sweep``: every single coalition of a game, summarised, resumable, on all devices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ..charging.game import ChargingGame
+from ..charging.reduced import coalition_costs, coalition_tables, ratios_from_costs
+from .engine import BlockRunner, estimate_seconds, make_plan, run_blocks
+from .result import SweepResult, finalize
+from .summary import empty_summary, from_numpy, to_numpy
+
+FORMAT = 1
+
+
+def game_digest(game: ChargingGame) -> str:
+    """A digest of the game's exact values (for manifests)."""
+    return hashlib.sha256(json.dumps(game.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class _Checkpoint:
+    """``out/manifest.json`` (what is being swept) and ``out/state.npz`` (how far)."""
+
+    def __init__(self, out: Path, manifest: dict):
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "manifest.json"
+        if path.exists():
+            old = json.loads(path.read_text())
+            if old != manifest:
+                diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
+                raise ValueError(
+                    f"{out} holds a sweep of a different game or options (differs in {diff}); "
+                    "refusing to mix results: use another --out directory or delete this one"
+                )
+        else:
+            _atomic_write(path, lambda fh: fh.write(json.dumps(manifest, indent=1).encode()))
+
+    def load(self):
+        path = self.out / "state.npz"
+        if not path.exists():
+            return None, 0
+        with np.load(path) as data:
+            fields = {k: data[k] for k in data.files if k != "next_block"}
+            return from_numpy(fields), int(data["next_block"])
+
+    def save(self, summary, next_block: int) -> None:
+        fields = to_numpy(summary)
+        _atomic_write(self.out / "state.npz",
+                      lambda fh: np.savez(fh, next_block=np.int64(next_block), **fields))
+
+
+def _progress(total: int, enabled: bool | None):
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm(total=total, unit="coal", unit_scale=True, desc="sweep", smoothing=0.1)
+
+
+def sweep(
+    game: ChargingGame,
+    *,
+    sizes: str | Sequence[int] | None = None,
+    include: Sequence[int] = (),
+    exclude: Sequence[int] = (),
+    top_k: int = 10,
+    tol: float = 1e-9,
+    bins: int = 60,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    devices: Sequence | None = None,
+    max_hours: float = 24.0,
+    block_size: int = 1 << 20,
+    low_bits: int | None = None,
+) -> SweepResult:
+    """Evaluate every coalition (the rest alone) and summarise the three Eval-Metric ratios.
+
+    Arguments:
+        game: a charging game with scalar b, N <= 62.
+        sizes: coalition sizes to keep ("2-5", "3", [2, 4]); default all.
+        include / exclude: stations every / no evaluated coalition contains.
+        top_k: length of the top and bottom lists per ratio.
+        tol: a ratio counts as above 1 when > 1 + tol (below: < 1 - tol).
+        bins: histogram bins (edges from a deterministic pilot sample, with under/overflow).
+        out: directory for a resumable run (manifest + state, written atomically after each
+            block); rerunning the same call resumes, a different game or options is refused.
+        progress: show a progress bar (default: when stderr is a terminal).
+        devices: devices to spread blocks over (default ``jax.local_devices()``).
+        max_hours: refuse (``ValueError`` with the estimate) sweeps expected to take longer.
+
+    Returns a :class:`SweepResult`. Per coalition the work is O(T) after an O(N T) per-game
+    precomputation (``evjax.charging.reduced``); memory is O(block), never O(2^N).
+    """
+    plan = make_plan(game, sizes=sizes, include=include, exclude=exclude, top_k=top_k, tol=tol,
+                     bins=bins, low_bits=low_bits, block_size=block_size)
+    devices = list(devices) if devices is not None else jax.local_devices()
+    runners = [BlockRunner(game, plan, d) for d in devices]
+    n_blocks = plan.n_blocks
+    seconds = estimate_seconds(runners[0], n_blocks, len(runners)) if n_blocks > 4 else 0.0
+    if seconds > max_hours * 3600:
+        raise ValueError(
+            f"this sweep enumerates 2^{len(plan.free)} = {plan.n_codes:,} coalitions, estimated "
+            f"at {seconds / 3600:,.1f} hours on {len(runners)} {devices[0].platform} device(s), "
+            f"over the limit of {max_hours} h; restrict it with sizes, include or exclude "
+            "(each excluded or included station halves the work), or raise max_hours"
+        )
+    checkpoint = None
+    summary, start = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k), 0
+    if out is not None:
+        manifest = {"format": FORMAT, "game": game_digest(game), "plan": plan.to_dict()}
+        checkpoint = _Checkpoint(Path(out), manifest)
+        loaded, start = checkpoint.load()
+        if loaded is not None:
+            summary = loaded
+    per_block = plan.steps << plan.low_bits
+    bar = _progress(plan.n_codes, progress)
+    if bar is not None:
+        bar.update(start * per_block)
+    last_save = [time.perf_counter()]
+    state = {"summary": summary}
+
+    def on_block(block, partial):
+        state["summary"] = partial
+        if bar is not None:
+            bar.update(per_block)
+        now = time.perf_counter()
+        if checkpoint is not None and (now - last_save[0] > 1.0 or block == n_blocks - 1):
+            checkpoint.save(partial, block + 1)
+            last_save[0] = now
+
+    t0 = time.perf_counter()
+    done = run_blocks(runners, range(start, n_blocks), on_block=on_block, initial=summary)
+    elapsed = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    if checkpoint is not None:
+        checkpoint.save(done, n_blocks)
+    tables = coalition_tables(game)
+
+    def ratios_of(members):
+        mask = np.zeros((1, game.n_stations))
+        mask[0, members] = 1.0
+        return np.asarray(ratios_from_costs(*coalition_costs(tables, mask)))[0]
+
+    result = finalize(done, plan, ratios_of, elapsed)
+    if checkpoint is not None:
+        _atomic_write(Path(out) / "result.json",
+                      lambda fh: fh.write(json.dumps(result.to_dict()).encode()))
+    return result

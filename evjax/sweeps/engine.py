@@ -1,0 +1,258 @@
+"""Sweeps over every single coalition of a game: chunked, jitted, reduced on the device.
+
+The subsets of the *free* stations (all but ``include`` and ``exclude``) are enumerated as
+integers ``c`` (bit p of c: the p-th free station is in the coalition), in blocks of
+``steps * 2^L`` consecutive codes. Each block runs as one compiled call that folds
+:func:`evjax.charging.reduced` chunks of 2^L coalitions into a :class:`Summary`: O(T) work per
+coalition (``../shared/design/fast-sweeps.md`` section 2), memory O(2^L), never O(2^N). Blocks
+are folded in order, so a resumed or sharded sweep reproduces an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..charging.coalitions import coalition_lists
+from ..charging.game import ChargingGame
+from ..charging.reduced import CoalitionTables, _costs_columns, coalition_tables, subset_sums
+from .summary import Summary, empty_summary, fold_chunk, merge
+
+MAX_STATIONS = 62  # coalition codes are int64 bitmasks
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep enumerates: the free stations, the fixed members, sizes, chunking."""
+
+    n_stations: int
+    free: tuple[int, ...]
+    include: tuple[int, ...]
+    exclude: tuple[int, ...]
+    sizes: tuple[int, ...]
+    low_bits: int
+    steps: int
+    edges: tuple[float, ...] = field(repr=False)
+    top_k: int = 10
+    tol: float = 1e-9
+
+    @property
+    def n_codes(self) -> int:
+        return 1 << len(self.free)
+
+    @property
+    def n_blocks(self) -> int:
+        return max(1, (self.n_codes >> self.low_bits) // self.steps)
+
+    @property
+    def n_coalitions(self) -> int:
+        """How many coalitions the restriction admits (the empty one excluded)."""
+        k = len(self.include)
+        return sum(math.comb(len(self.free), s - k) for s in self.sizes if s >= k)
+
+    def to_dict(self) -> dict:
+        return {
+            "n_stations": self.n_stations, "free": list(self.free),
+            "include": list(self.include), "exclude": list(self.exclude),
+            "sizes": list(self.sizes), "low_bits": self.low_bits, "steps": self.steps,
+            "edges": list(self.edges), "top_k": self.top_k, "tol": self.tol,
+        }
+
+    def members(self, code: int) -> list[int]:
+        """The stations of the coalition with compact code ``code``."""
+        return sorted(list(self.include) + [f for p, f in enumerate(self.free) if code >> p & 1])
+
+
+def parse_sizes(text: str | Sequence[int] | None, n: int) -> tuple[int, ...]:
+    """Sizes from "2-5", "3", "2,4,6" or a sequence; all of 1..N when None."""
+    if text is None:
+        return tuple(range(1, n + 1))
+    if isinstance(text, str):
+        out: set[int] = set()
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            try:
+                lo_i, hi_i = int(lo), int(hi or lo)
+            except ValueError:
+                raise ValueError(f"sizes must look like 2-5 or 2,3,4; got {text!r}") from None
+            out.update(range(lo_i, hi_i + 1))
+        sizes = sorted(out)
+    else:
+        sizes = sorted(set(int(s) for s in text))
+    if not sizes or sizes[0] < 1 or sizes[-1] > n:
+        raise ValueError(f"sizes must lie in 1..{n}, got {text!r}")
+    return tuple(sizes)
+
+
+def make_plan(
+    game: ChargingGame,
+    *,
+    sizes=None,
+    include: Sequence[int] = (),
+    exclude: Sequence[int] = (),
+    top_k: int = 10,
+    tol: float = 1e-9,
+    edges: Sequence[float] | None = None,
+    bins: int = 60,
+    low_bits: int | None = None,
+    block_size: int = 1 << 20,
+) -> SweepPlan:
+    """Validate a sweep's options against ``game`` and fix its enumeration."""
+    n = game.n_stations
+    if n > MAX_STATIONS:
+        raise ValueError(
+            f"N = {n} stations do not fit in int64 coalition masks (at most {MAX_STATIONS}); "
+            "restrict the sweep with include/exclude or sizes on a smaller game"
+        )
+    if not game.constant_b:
+        raise ValueError("sweeps need a scalar b (constant price slope); got a time-varying b")
+    inc = coalition_lists([list(include)], n)[0] if include else []
+    exc = coalition_lists([list(exclude)], n)[0] if exclude else []
+    both = sorted(set(inc) & set(exc))
+    if both:
+        raise ValueError(f"stations {both} are both included and excluded")
+    free = tuple(i for i in range(n) if i not in set(inc) | set(exc))
+    size_tuple = parse_sizes(sizes, n)
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    low = min(len(free), 12) if low_bits is None else low_bits
+    if not 0 <= low <= len(free):
+        raise ValueError(f"low_bits must lie in [0, {len(free)}], got {low}")
+    steps = max(1, min(block_size >> low, (1 << len(free)) >> low))
+    edge_tuple = tuple(float(e) for e in edges) if edges is not None else None
+    plan = SweepPlan(n, free, tuple(sorted(inc)), tuple(sorted(exc)), size_tuple, low, steps,
+                     edge_tuple or (), top_k, tol)
+    if plan.n_coalitions == 0:
+        raise ValueError(
+            f"no coalition satisfies sizes {list(size_tuple)} with include {plan.include} and "
+            f"exclude {plan.exclude}"
+        )
+    if edge_tuple is None:
+        plan = SweepPlan(n, free, plan.include, plan.exclude, size_tuple, low, steps,
+                         _pilot_edges(game, plan, bins), top_k, tol)
+    return plan
+
+
+def _pilot_edges(game, plan: SweepPlan, bins: int) -> tuple[float, ...]:
+    """Histogram edges from a pilot sample of coalitions (deterministic, seed 0)."""
+    from ..charging.reduced import coalition_costs, ratios_from_costs
+
+    rng = np.random.default_rng(0)
+    n_free = len(plan.free)
+    codes = np.unique(rng.integers(0, plan.n_codes, size=4096, dtype=np.int64))
+    masks = np.zeros((codes.size, plan.n_stations))
+    masks[:, list(plan.include)] = 1.0
+    for p, f in enumerate(plan.free):
+        masks[:, f] = (codes >> p) & 1
+    keep = masks.sum(axis=1) > 0
+    cnash, nash = coalition_costs(coalition_tables(game), masks[keep])
+    r = np.asarray(ratios_from_costs(cnash, nash))
+    r = r[np.isfinite(r)]
+    lo, hi = (float(r.min()), float(r.max())) if r.size else (0.99, 1.01)
+    lo, hi = min(lo, 1.0), max(hi, 1.0)
+    pad = 0.25 * (hi - lo) + 1e-12 * max(abs(hi), 1.0) + (0 if n_free else 1e-9)
+    return tuple(np.linspace(lo - pad, hi + pad, bins + 1).tolist())
+
+
+def _restricted_tables(tables: CoalitionTables, plan: SweepPlan):
+    """Tables over the free stations and the constant sums of the fixed ones."""
+    o = tables.width_in
+    f = tables.features
+    offset = jnp.concatenate([
+        jnp.sum(f[list(plan.include), :o], axis=0) if plan.include else jnp.zeros(o, f.dtype),
+        jnp.sum(f[list(plan.exclude), o:], axis=0) if plan.exclude else
+        jnp.zeros(f.shape[1] - o, f.dtype),
+    ])
+    free_tables = CoalitionTables(
+        features=f[list(plan.free), :], a_centered=tables.a_centered, b=tables.b,
+        base_price=tables.base_price, nash_total=tables.nash_total,
+        n_stations=len(plan.free), n_steps=tables.n_steps,
+    )
+    return free_tables, offset
+
+
+@eqx.filter_jit
+def _block(free_tables, offset, low_table, popcount_low, first_high, plan_static):
+    """Fold ``steps`` chunks starting at high index ``first_high`` into a Summary."""
+    plan = plan_static
+    low = plan.low_bits
+    n_high = len(plan.free) - low
+    f = free_tables.features
+    o = free_tables.width_in
+    edges = jnp.asarray(plan.edges, f.dtype)
+    size_ok = jnp.zeros(plan.n_stations + 1, bool).at[jnp.asarray(plan.sizes)].set(True)
+    codes_low = jnp.arange(1 << low, dtype=jnp.int64)
+
+    def step(summary, high):
+        bits = ((high >> jnp.arange(n_high, dtype=jnp.int64)) & 1).astype(f.dtype)
+        hs = jnp.concatenate([bits @ f[low:, :o], (1.0 - bits) @ f[low:, o:]])
+        sums = low_table + (hs + offset)[:, None]
+        cnash, nash = _costs_columns(free_tables, sums)
+        empty = cnash == 0
+        ratios = jnp.where(empty, jnp.nan, nash / jnp.where(empty, 1.0, cnash)).T
+        sizes = popcount_low + jnp.sum(bits).astype(jnp.int32) + len(plan.include)
+        codes = (high << low) + codes_low
+        valid = size_ok[sizes] & (sizes > 0)
+        return fold_chunk(summary, codes, sizes, ratios, valid, edges=edges, tol=plan.tol), None
+
+    init = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k)
+    highs = first_high + jnp.arange(plan.steps, dtype=jnp.int64)
+    summary, _ = jax.lax.scan(step, init, highs)
+    return summary
+
+
+class BlockRunner:
+    """Evaluates blocks of a plan on one device (compiled once)."""
+
+    def __init__(self, game: ChargingGame, plan: SweepPlan, device=None):
+        if not jax.config.jax_enable_x64:
+            raise ValueError("sweeps need float64 and int64: enable jax_enable_x64 first")
+        tables = coalition_tables(game)
+        free_tables, offset = _restricted_tables(tables, plan)
+        low = plan.low_bits
+        low_table = subset_sums(free_tables, low)
+        popcount = jnp.asarray([bin(j).count("1") for j in range(1 << low)], jnp.int32)
+        args = (free_tables, offset, low_table, popcount)
+        self.args = jax.device_put(args, device) if device is not None else args
+        self.plan = plan
+        self.device = device
+
+    def __call__(self, block: int) -> Summary:
+        first = jnp.asarray(block * self.plan.steps, jnp.int64)
+        if self.device is not None:
+            first = jax.device_put(first, self.device)
+        return _block(*self.args, first, self.plan)
+
+
+def run_blocks(
+    runners: list[BlockRunner], blocks: Sequence[int], on_block=None, initial=None
+) -> Summary:
+    """Fold the given blocks in order onto ``initial``, round-robin over the runners."""
+    plan = runners[0].plan
+    total = initial if initial is not None else empty_summary(
+        plan.n_stations, len(plan.edges) - 1, plan.top_k)
+    blocks = list(blocks)
+    width = len(runners)
+    for start in range(0, len(blocks), width):
+        group = blocks[start : start + width]
+        parts = [runners[i](b) for i, b in enumerate(group)]  # dispatched asynchronously
+        for b, part in zip(group, parts, strict=True):
+            total = merge(total, jax.device_put(part, jax.devices("cpu")[0]))
+            if on_block is not None:
+                on_block(b, total)
+    return total
+
+
+def estimate_seconds(runner: BlockRunner, n_blocks: int, n_devices: int) -> float:
+    """Time one block after compilation and extrapolate to the whole plan."""
+    jax.block_until_ready(runner(0))
+    t0 = time.perf_counter()
+    jax.block_until_ready(runner(0))
+    return (time.perf_counter() - t0) * n_blocks / max(n_devices, 1)

@@ -1,0 +1,199 @@
+"""On-device reduction of coalition results: counts, per-size statistics, histograms, top-k.
+
+A sweep feeds chunks of evaluated coalitions (bit codes, sizes, the three ratios) into a
+:class:`Summary`. Every field is a fixed-size array, so memory is O(N + bins + k) whatever the
+number of coalitions, and two summaries combine exactly (:func:`merge`), which is what makes
+resumed and sharded sweeps reproduce an uninterrupted one: each chunk's partial summary is
+folded in chunk order.
+
+Ratio columns are always (all, coalition, outside); an undefined ratio (the grand coalition's
+outside ratio) is NaN and counts nowhere.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+GROUPS = ("all", "coalition", "outside")
+NO_CODE = np.iinfo(np.int64).max
+
+
+class Summary(eqx.Module):
+    """Running reductions over coalitions (all fields O(N + bins + k)).
+
+    Fields (S = N + 1 sizes, G = 3 groups, k = top_k):
+        n_evaluated: coalitions seen.
+        above_one, below_one: (G,) how many coalitions have ratio > 1 + tol / < 1 - tol.
+        size_count, size_sum, size_min, size_max: (S, G) per coalition size.
+        hist: (G, bins + 2) counts over ``edges`` with under- and overflow at the ends.
+        top_value, top_code, bottom_value, bottom_code: (G, k) the k largest / smallest
+            ratios and their coalitions' bit codes, ordered by value then by code.
+    """
+
+    n_evaluated: Int[Array, ""]
+    above_one: Int[Array, " G"]
+    below_one: Int[Array, " G"]
+    size_count: Int[Array, "S G"]
+    size_sum: Float[Array, "S G"]
+    size_min: Float[Array, "S G"]
+    size_max: Float[Array, "S G"]
+    hist: Int[Array, "G B"]
+    top_value: Float[Array, "G k"]
+    top_code: Int[Array, "G k"]
+    bottom_value: Float[Array, "G k"]
+    bottom_code: Int[Array, "G k"]
+
+
+def empty_summary(n_stations: int, bins: int, top_k: int) -> Summary:
+    """The neutral element of :func:`merge`."""
+    s, g = n_stations + 1, len(GROUPS)
+    f = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    i = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    big = jnp.iinfo(i).max
+    return Summary(
+        n_evaluated=jnp.zeros((), i),
+        above_one=jnp.zeros(g, i),
+        below_one=jnp.zeros(g, i),
+        size_count=jnp.zeros((s, g), i),
+        size_sum=jnp.zeros((s, g), f),
+        size_min=jnp.full((s, g), jnp.inf, f),
+        size_max=jnp.full((s, g), -jnp.inf, f),
+        hist=jnp.zeros((g, bins + 2), i),
+        top_value=jnp.full((g, top_k), -jnp.inf, f),
+        top_code=jnp.full((g, top_k), big, i),
+        bottom_value=jnp.full((g, top_k), jnp.inf, f),
+        bottom_code=jnp.full((g, top_k), big, i),
+    )
+
+
+def _best(values, codes, k, largest: bool):
+    """The k best (value, code) pairs per row, by value then code: (G, n) -> (G, k)."""
+    key = -values if largest else values
+    order = jnp.lexsort((codes, key), axis=-1)[:, :k]
+    return jnp.take_along_axis(values, order, -1), jnp.take_along_axis(codes, order, -1)
+
+
+def chunk_summary(
+    codes: Int[Array, " B"],
+    sizes: Int[Array, " B"],
+    ratios: Float[Array, "B G"],
+    valid: Bool[Array, " B"],
+    *,
+    edges: Float[Array, " E"],
+    n_stations: int,
+    top_k: int,
+    tol: float,
+) -> Summary:
+    """The summary of one chunk. ``valid`` masks out padding and excluded coalitions."""
+    empty = empty_summary(n_stations, edges.shape[0] - 1, top_k)
+    return fold_chunk(empty, codes, sizes, ratios, valid, edges=edges, tol=tol)
+
+
+def fold_chunk(
+    summary: Summary,
+    codes: Int[Array, " B"],
+    sizes: Int[Array, " B"],
+    ratios: Float[Array, "B G"],
+    valid: Bool[Array, " B"],
+    *,
+    edges: Float[Array, " E"],
+    tol: float,
+) -> Summary:
+    """``summary`` updated with one chunk of coalitions (jit-traceable, O(B) work).
+
+    The top/bottom lists are only re-sorted when the chunk holds a value that beats the
+    current k-th entry (a ``lax.cond``): after the first chunks almost none does, which keeps
+    sorting (slow on CPU) off the hot path.
+    """
+    defined = valid[:, None] & jnp.isfinite(ratios)
+    r = jnp.where(defined, ratios, 0.0)
+    itype = summary.n_evaluated.dtype
+    one = defined.astype(itype)
+    s = summary.size_count.shape[0]
+    seg = lambda x: jax.ops.segment_sum(x, sizes, num_segments=s)  # noqa: E731
+    bins = edges.shape[0] - 1
+    which = jnp.searchsorted(edges, r, side="right")  # 0: underflow, bins + 1: overflow
+    hist = jax.vmap(
+        lambda w, d: jax.ops.segment_sum(d.astype(itype), w, num_segments=bins + 2),
+        in_axes=(1, 1),
+    )(which, defined)
+    hi = jnp.where(defined, ratios, -jnp.inf).T  # (G, B)
+    lo = jnp.where(defined, ratios, jnp.inf).T
+    codes_g = jnp.broadcast_to(codes.astype(itype), hi.shape)
+    k = summary.top_value.shape[1]
+
+    def better(values, codes_, current_v, current_c, largest):
+        kk = min(k, values.shape[1])
+        _, idx = jax.lax.top_k(values if largest else -values, kk)
+        v = jnp.take_along_axis(values, idx, 1)
+        c = jnp.where(jnp.isfinite(v), jnp.take_along_axis(codes_, idx, 1), NO_CODE)
+        return _best(jnp.concatenate([current_v, v], 1),
+                     jnp.concatenate([current_c, c.astype(itype)], 1), k, largest)
+
+    top = jax.lax.cond(
+        jnp.any(hi >= summary.top_value[:, -1:]),
+        lambda: better(hi, codes_g, summary.top_value, summary.top_code, True),
+        lambda: (summary.top_value, summary.top_code),
+    )
+    bottom = jax.lax.cond(
+        jnp.any(lo <= summary.bottom_value[:, -1:]),
+        lambda: better(lo, codes_g, summary.bottom_value, summary.bottom_code, False),
+        lambda: (summary.bottom_value, summary.bottom_code),
+    )
+    return Summary(
+        n_evaluated=summary.n_evaluated + jnp.sum(valid.astype(itype)),
+        above_one=summary.above_one + jnp.sum(defined & (ratios > 1.0 + tol), axis=0).astype(itype),
+        below_one=summary.below_one + jnp.sum(defined & (ratios < 1.0 - tol), axis=0).astype(itype),
+        size_count=summary.size_count + seg(one),
+        size_sum=summary.size_sum + seg(r),
+        size_min=jnp.minimum(summary.size_min, jax.ops.segment_min(
+            jnp.where(defined, ratios, jnp.inf), sizes, num_segments=s)),
+        size_max=jnp.maximum(summary.size_max, jax.ops.segment_max(
+            jnp.where(defined, ratios, -jnp.inf), sizes, num_segments=s)),
+        hist=summary.hist + hist,
+        top_value=top[0],
+        top_code=top[1],
+        bottom_value=bottom[0],
+        bottom_code=bottom[1],
+    )
+
+
+@jax.jit
+def merge(a: Summary, b: Summary) -> Summary:
+    """Combine two summaries (associative; exact for every field but float sums)."""
+    k = a.top_value.shape[1]
+    top_value, top_code = _best(
+        jnp.concatenate([a.top_value, b.top_value], 1),
+        jnp.concatenate([a.top_code, b.top_code], 1), k, True,
+    )
+    bottom_value, bottom_code = _best(
+        jnp.concatenate([a.bottom_value, b.bottom_value], 1),
+        jnp.concatenate([a.bottom_code, b.bottom_code], 1), k, False,
+    )
+    return Summary(
+        n_evaluated=a.n_evaluated + b.n_evaluated,
+        above_one=a.above_one + b.above_one,
+        below_one=a.below_one + b.below_one,
+        size_count=a.size_count + b.size_count,
+        size_sum=a.size_sum + b.size_sum,
+        size_min=jnp.minimum(a.size_min, b.size_min),
+        size_max=jnp.maximum(a.size_max, b.size_max),
+        hist=a.hist + b.hist,
+        top_value=top_value,
+        top_code=top_code,
+        bottom_value=bottom_value,
+        bottom_code=bottom_code,
+    )
+
+
+def to_numpy(summary: Summary) -> dict[str, np.ndarray]:
+    """The summary's fields as numpy arrays (for checkpoints)."""
+    return {name: np.asarray(getattr(summary, name)) for name in Summary.__annotations__}
+
+
+def from_numpy(fields: dict[str, np.ndarray]) -> Summary:
+    return Summary(**{name: jnp.asarray(fields[name]) for name in Summary.__annotations__})

@@ -1,0 +1,117 @@
+"""Coalition sweeps against brute force (dense equilibria, coalition by coalition)."""
+
+import itertools
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import evjax
+from evjax.sweeps import sweep
+
+jax.config.update("jax_enable_x64", True)
+
+
+def random_game(seed, n, t):
+    rng = np.random.default_rng(seed)
+    return evjax.ChargingGame(
+        rng.uniform(0.5, 2.0, t), rng.uniform(0.2, 1.5), rng.uniform(0.1, 3.0, n),
+        rng.uniform(0.5, 5.0, n), rng.uniform(0.0, 1.0, (n, t)),
+    )
+
+
+def brute_force(game, coalitions):
+    n = game.n_stations
+    masks = np.zeros((len(coalitions), n))
+    for k, c in enumerate(coalitions):
+        masks[k, list(c)] = 1.0
+    ratios = jax.vmap(lambda m: jnp.stack(evjax.cost_ratios(game, m, method="dense")))(
+        jnp.asarray(masks))
+    return np.asarray(ratios)
+
+
+def check_against(result, game, coalitions, tol=1e-9, k=4):
+    ratios = brute_force(game, coalitions)
+    sizes = np.array([len(c) for c in coalitions])
+    assert result.n_evaluated == len(coalitions)
+    for g, name in enumerate(("all", "coalition", "outside")):
+        r = ratios[:, g]
+        ok = np.isfinite(r)
+        assert result.above_one[name] == int(np.sum(r[ok] > 1 + tol))
+        assert result.below_one[name] == int(np.sum(r[ok] < 1 - tol))
+        order = sorted(np.flatnonzero(ok), key=lambda i: -r[i])[:k]
+        got = result.top[name]
+        assert [e["members"] for e in got] == [sorted(coalitions[i]) for i in order]
+        np.testing.assert_allclose([e["ratios"][g] for e in got], r[order], rtol=1e-10)
+        order = sorted(np.flatnonzero(ok), key=lambda i: r[i])[:k]
+        assert [e["members"] for e in result.bottom[name]] == [sorted(coalitions[i]) for i in order]
+    for row in result.by_size:
+        sel = sizes == row["size"]
+        assert row["count"] == sel.sum()
+        for g in range(3):
+            r = ratios[sel, g]
+            r = r[np.isfinite(r)]
+            if r.size == 0:
+                assert row["mean"][g] is None
+                continue
+            np.testing.assert_allclose(row["mean"][g], r.mean(), rtol=1e-10)
+            np.testing.assert_allclose(row["min"][g], r.min(), rtol=1e-10)
+            np.testing.assert_allclose(row["max"][g], r.max(), rtol=1e-10)
+    assert sorted(row["size"] for row in result.by_size) == sorted(set(sizes.tolist()))
+    counts = result.histogram["counts"]
+    assert sum(counts["coalition"]) == np.isfinite(ratios[:, 1]).sum()
+
+
+def all_coalitions(n, sizes=None, include=(), exclude=()):
+    out = []
+    for k in range(1, n + 1):
+        if sizes is not None and k not in sizes:
+            continue
+        for c in itertools.combinations(range(n), k):
+            if set(include) <= set(c) and not set(exclude) & set(c):
+                out.append(c)
+    return out
+
+
+def test_full_sweep_matches_brute_force():
+    game = random_game(0, 8, 5)
+    result = sweep(game, top_k=4, low_bits=3, block_size=16)
+    check_against(result, game, all_coalitions(8))
+    grand = [row for row in result.by_size if row["size"] == 8][0]
+    assert grand["count"] == 1 and grand["mean"][2] is None
+
+
+def test_restricted_sweep_matches_brute_force():
+    game = random_game(1, 8, 5)
+    result = sweep(game, sizes="2-4", include=[3], exclude=[5], top_k=4, low_bits=3,
+                   block_size=16)
+    check_against(result, game, all_coalitions(8, sizes={2, 3, 4}, include=[3], exclude=[5]))
+
+
+def test_resumed_sweep_is_identical(tmp_path):
+    game = random_game(2, 8, 5)
+    options = dict(top_k=4, low_bits=3, block_size=16)
+    reference = sweep(game, **options)
+    out = tmp_path / "run"
+    first = sweep(game, out=out, **options)
+    assert json.loads((out / "result.json").read_text())["n_evaluated"] == first.n_evaluated
+    again = sweep(game, out=out, **options)  # everything already done: reloaded, not redone
+    for r in (first, again):
+        assert r.to_dict() | {"seconds": 0} == reference.to_dict() | {"seconds": 0}
+    with pytest.raises(ValueError, match="different game or options"):
+        sweep(game, out=out, **(options | {"top_k": 3}))
+
+
+def test_bad_options_are_refused():
+    game = random_game(3, 6, 4)
+    with pytest.raises(ValueError, match="both included and excluded"):
+        sweep(game, include=[1], exclude=[1])
+    with pytest.raises(ValueError, match="sizes"):
+        sweep(game, sizes="0-3")
+    with pytest.raises(ValueError, match="no coalition"):
+        sweep(game, sizes=[1], include=[0, 1])
+    tv = evjax.ChargingGame(game.a, jnp.ones(4), game.mu, game.d, game.xbar)
+    with pytest.raises(ValueError, match="scalar b"):
+        sweep(tv)
