@@ -49,3 +49,19 @@ def figure5_game(coalition_types: str, outside_type: str, n_steps: int = 10) -> 
     d, mu = (np.array(v) for v in zip(*(kinds[c] for c in code), strict=True))
     alpha = two_level_shares(n_steps, 0.4 / n_steps, 1.6 / n_steps)
     return ChargingGame.from_shares(np.full(n_steps, 10.0), 1.0, mu, d, alpha)
+
+
+def figure4_game(n_stations: int = 16, n_steps: int = 10, seed: int = 0, p_high: float = 0.2):
+    """A Figure 4 style game: each station type H with probability ``p_high`` (seeded), else L.
+
+    Section 4.3 types (H: d = 5, mu = 1; L: d = 1, mu = 0.1), b = 0.5, non-uniform a^t =
+    0.5 + 0.4 nu_t with nu_t ~ U[0, 1], alpha = 0.4/T then 1.6/T. The paper draws types for
+    the coalition members only; for a sweep over every coalition the draw is per station.
+    """
+    rng = np.random.default_rng(seed)
+    high = rng.random(n_stations) < p_high
+    d = np.where(high, TYPE_H_FIG2[0], TYPE_L_FIG2[0])
+    mu = np.where(high, TYPE_H_FIG2[1], TYPE_L_FIG2[1])
+    a = 0.5 + 0.4 * rng.random(n_steps)
+    alpha = two_level_shares(n_steps, 0.4 / n_steps, 1.6 / n_steps)
+    return ChargingGame.from_shares(a, 0.5, mu, d, alpha)
