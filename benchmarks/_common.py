@@ -17,11 +17,45 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 RESULTS_HEADER = "# evjax benchmark results"
+
+
+# --------------------------------------------------------------------------- threads
+
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_XLA_SINGLE = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def limit_threads() -> bool:
+    """Run numpy's BLAS and XLA's CPU backend on one thread each; True if it took effect.
+
+    Call before numpy or jax is imported (this module imports neither at load time); later,
+    it only warns and returns False. On a small, shared machine multithreaded BLAS can be
+    slower by orders of magnitude when other processes hold the cores, so single-threaded
+    figures are the reproducible ones. Thread variables the user has set are kept.
+    """
+    if "numpy" in sys.modules or "jax" in sys.modules:
+        warnings.warn("limit_threads() called after numpy or jax was imported; no effect")
+        return False
+    for var in _THREAD_VARS:
+        os.environ.setdefault(var, "1")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {_XLA_SINGLE}".strip()
+    return True
+
+
+def thread_settings() -> str:
+    """The thread-related environment, as one line."""
+    parts = [f"{v}={os.environ[v]}" for v in _THREAD_VARS if v in os.environ]
+    if os.environ.get("XLA_FLAGS"):
+        parts.append(f"XLA_FLAGS='{os.environ['XLA_FLAGS']}'")
+    return ", ".join(parts) or "library defaults"
 
 
 # --------------------------------------------------------------------------- machine info
@@ -49,6 +83,7 @@ def machine_info() -> dict[str, str]:
     if hasattr(os, "getloadavg"):
         info["load average (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     info["platform"] = platform.platform()
+    info["threads"] = thread_settings()
     info["python"] = platform.python_version()
     try:
         import numpy
@@ -134,6 +169,11 @@ def time_call(
     Up to ``repeats`` measurements are taken, fewer (but at least ``min_repeats``) when they
     would take more than ``budget`` seconds in all; the median and best are reported.
     """
+    kw = dict(min_time=min_time, repeats=repeats, min_repeats=min_repeats, budget=budget)
+    return time_calls({"fn": (fn, args, kw)}, warmup=warmup)["fn"]
+
+
+def _plan(fn, args, warmup, min_time, repeats, min_repeats, budget):
     for _ in range(warmup):
         block(fn(*args))
     t0 = time.perf_counter()
@@ -141,15 +181,42 @@ def time_call(
     one = max(time.perf_counter() - t0, 1e-9)
     number = max(1, math.ceil(min_time / one))
     fit = int(budget // (number * one))
-    n_rep = max(min_repeats, min(repeats, fit))
-    samples = []
-    for _ in range(n_rep):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            out = fn(*args)
-        block(out)
-        samples.append((time.perf_counter() - t0) / number)
-    return Timing(statistics.median(samples), min(samples), n_rep, number)
+    return number, max(min_repeats, min(repeats, fit))
+
+
+def _measure(fn, args, number):
+    t0 = time.perf_counter()
+    for _ in range(number):
+        out = fn(*args)
+    block(out)
+    return (time.perf_counter() - t0) / number
+
+
+def time_calls(
+    calls: dict[str, tuple[Callable[..., Any], tuple, dict]], *, warmup: int = 1
+) -> dict[str, Timing]:
+    """Time several calls with their measurements interleaved, round-robin.
+
+    ``calls`` maps a name to ``(fn, args, options)`` with ``options`` the keywords of
+    ``time_call`` (min_time, repeats, min_repeats, budget). Interleaving spreads slow
+    drifts of the machine (other processes, clocks) over all the calls compared, so their
+    ratios are fairer than from back-to-back runs.
+    """
+    defaults = dict(min_time=0.2, repeats=7, min_repeats=3, budget=5.0)
+    plans = {
+        name: _plan(fn, args, warmup, **{**defaults, **opts})
+        for name, (fn, args, opts) in calls.items()
+    }
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for r in range(max(n_rep for _, n_rep in plans.values())):
+        for name, (fn, args, _) in calls.items():
+            number, n_rep = plans[name]
+            if r < n_rep:
+                samples[name].append(_measure(fn, args, number))
+    return {
+        name: Timing(statistics.median(s), min(s), len(s), plans[name][0])
+        for name, s in samples.items()
+    }
 
 
 def format_seconds(s: float) -> str:

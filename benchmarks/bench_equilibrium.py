@@ -8,15 +8,19 @@ Three ways of computing the costs c_i(x) (paper 000, eq (1)) at the C-Nash equil
 random game with one coalition C = {0, ..., N // 3} (the first N // 3 + 1 stations):
 
 1. ``structured``: ``jax.jit`` of game -> station_costs(game, equilibrium(game, [C])), the
-   Woodbury path (diagonal plus rank K + 1, never an N x N solve).
+   Woodbury path (diagonal plus rank K + 1, never an N x N solve). Each of the three timed
+   functions returns (x, costs), so that exactly what is timed is also what is checked.
 2. ``dense``: the same with ``method="dense"`` (one N x N solve with T right-hand sides).
 3. ``paper eq (4)``: the Kronecker formulation in the proof of Theorem 4.1, in numpy, as it
    reads: Theta = I_T kron Q (NT x NT), Gamma, Psi_1, Psi_2 with ``np.linalg.inv``,
    x = Psi_1 ((I_T kron mu) xbar - (I_T kron 1_N) A) + Psi_2 d, then eq (1).
 
 All three are checked to agree (relative error < 1e-8 on x and on the costs) before any
-timing; the script aborts otherwise. Times are the median seconds per solve (see
-``_common.time_call``); the jitted functions are compiled before timing.
+timing; the script aborts otherwise. Times are median seconds per solve, the three methods
+measured round-robin (``_common.time_calls``); the jitted functions are compiled before
+timing. By default numpy's BLAS and XLA's CPU backend run on one thread each
+(``_common.limit_threads``), which keeps the figures reproducible on a small shared
+machine; ``--multithread`` keeps the libraries' defaults.
 """
 
 from __future__ import annotations
@@ -25,16 +29,19 @@ import argparse
 import os
 import sys
 
-import jax
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402  (standard library only; must precede numpy and jax)
+
+if __name__ == "__main__" and "--multithread" not in sys.argv[1:]:
+    _common.limit_threads()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import _common  # noqa: E402
 
 import evjax  # noqa: E402
 
@@ -145,10 +152,14 @@ def run_case(n, t, timing_kw, eq4_kw):
             f"ABORT: methods disagree at N={n}, T={t} (relative error > {TOLERANCE:g}): {bad}"
         )
 
-    t_s = _common.time_call(structured, game, **timing_kw)
-    t_d = _common.time_call(dense, game, **timing_kw)
-    t_p = _common.time_call(paper_eq4, *eq4_args, **eq4_kw)
-    return t_s, t_d, t_p, max(errors.values())
+    times = _common.time_calls(
+        {
+            "structured": (structured, (game,), timing_kw),
+            "dense": (dense, (game,), timing_kw),
+            "eq4": (paper_eq4, eq4_args, eq4_kw),
+        }
+    )
+    return times["structured"], times["dense"], times["eq4"], max(errors.values())
 
 
 def main(argv=None) -> int:
@@ -160,6 +171,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--no-write", action="store_true", help="do not update benchmarks/RESULTS.md"
+    )
+    parser.add_argument(
+        "--multithread",
+        action="store_true",
+        help="keep the libraries' default threading (by default BLAS and XLA use one "
+        "thread each: multithreaded BLAS on a small shared machine is erratic)",
     )
     args = parser.parse_args(argv)
 
@@ -203,7 +220,8 @@ def main(argv=None) -> int:
         print(
             f"N={n:<4d} T={t:<3d} structured {row[2]:>9} s ({t_s.repeats}x{t_s.number})  "
             f"dense {row[3]:>9} s ({t_d.repeats}x{t_d.number})  "
-            f"eq4 {row[4]:>9} s ({t_p.repeats}x{t_p.number})  max rel err {err:.1e}",
+            f"eq4 {row[4]:>9} s ({t_p.repeats}x{t_p.number}, best "
+            f"{_common.format_seconds(t_p.best)})  max rel err {err:.1e}",
             flush=True,
         )
 
@@ -221,13 +239,18 @@ def main(argv=None) -> int:
             "",
             "One C-Nash equilibrium plus the station costs (eq (1)) for a random game with "
             "constant b and one coalition {0, ..., N // 3}; median seconds per solve "
-            "(each measurement at least 0.2 s of repeated calls, `time.perf_counter`). "
+            "(each measurement at least 0.2 s of repeated calls, `time.perf_counter`; the three "
+            "methods measured round-robin). "
             "`structured` and `dense` are `jax.jit` of "
             "`station_costs(game, equilibrium(game, [C], method=...))`, compiled before "
             "timing, waited on with `block_until_ready`; `paper eq4` is the Kronecker form of "
             "eq (4) (Theta = I_T kron Q, Gamma, Psi_1, Psi_2 with `np.linalg.inv`, NT x NT) in "
             "numpy. Ratios are times relative to `structured` (above 1: structured is faster). "
-            f"All three agreed before timing: max relative error {worst:.1e} on x and costs.",
+            f"All three agreed before timing: max relative error {worst:.1e} on x and costs. "
+            f"Threads: {'library defaults' if args.multithread else 'one for BLAS and one for XLA'}"
+            " (see the machine's `threads` line). The load average below was read at the "
+            "start of the run; on a machine loaded by other processes the figures are "
+            "noisier.",
             "",
             table,
             "",
