@@ -5,12 +5,15 @@ The library never changes JAX's global configuration; enable float64 in your pro
 notebooks and benchmarks do).
 """
 
+from .sweeps import SweepResult, sweep
 from .charging import (
     Certificate,
     ChargingGame,
     Coalitions,
     GroupCosts,
+    PartitionSweep,
     Ratios,
+    Structure,
     TheoremCondition,
     certify,
     coalition_lists,
@@ -19,6 +22,7 @@ from .charging import (
     group_cost,
     group_costs,
     membership,
+    partitions,
     players,
     station_costs,
     theorem_4_7,
@@ -32,7 +36,9 @@ __all__ = [
     "ChargingGame",
     "Coalitions",
     "GroupCosts",
+    "PartitionSweep",
     "Ratios",
+    "Structure",
     "TheoremCondition",
     "certify",
     "coalition_lists",
@@ -41,8 +47,11 @@ __all__ = [
     "group_cost",
     "group_costs",
     "membership",
+    "partitions",
     "players",
     "station_costs",
+    "sweep",
+    "SweepResult",
     "theorem_4_7",
     "theorem_4_11",
 ]
