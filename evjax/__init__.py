@@ -1,8 +1,8 @@
 """evjax: equilibria of EV-charging games in JAX, exact, differentiable and batched.
 
-The library never changes JAX's global configuration; enable float64 in your program with
-``jax.config.update("jax_enable_x64", True)`` before creating arrays (the CLI, tests,
-notebooks and benchmarks do).
+The library never changes JAX's global configuration; enable float64 in your own program
+(the ``jax_enable_x64`` option) before creating arrays, as the CLI, tests, notebooks and
+benchmarks do.
 """
 
 from .sweeps import SweepResult, sweep

@@ -77,22 +77,6 @@ def _best(values, codes, k, largest: bool):
     return jnp.take_along_axis(values, order, -1), jnp.take_along_axis(codes, order, -1)
 
 
-def chunk_summary(
-    codes: Int[Array, " B"],
-    sizes: Int[Array, " B"],
-    ratios: Float[Array, "B G"],
-    valid: Bool[Array, " B"],
-    *,
-    edges: Float[Array, " E"],
-    n_stations: int,
-    top_k: int,
-    tol: float,
-) -> Summary:
-    """The summary of one chunk. ``valid`` masks out padding and excluded coalitions."""
-    empty = empty_summary(n_stations, edges.shape[0] - 1, top_k)
-    return fold_chunk(empty, codes, sizes, ratios, valid, edges=edges, tol=tol)
-
-
 def fold_chunk(
     summary: Summary,
     codes: Int[Array, " B"],
