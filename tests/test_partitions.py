@@ -1,4 +1,4 @@
-"""Every coalition structure (``evjax.charging.partitions``) against brute force for N <= 7."""
+"""Every coalition structure (``evjax.charging.structures``) against brute force for N <= 7."""
 
 import jax
 
@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import evjax  # noqa: E402
-from evjax.charging import partitions as P  # noqa: E402
+from evjax.charging import structures as P  # noqa: E402
 
 RTOL = 1e-10
 BELL = [1, 1, 2, 5, 15, 52, 203, 877, 4140, 21147, 115975, 678570, 4213597]
