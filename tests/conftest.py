@@ -1,18 +1,46 @@
 """Test configuration: float64 everywhere (the library itself never touches JAX's config)."""
 
+import ctypes
 import os
 import sys
 from pathlib import Path
 
-# The numpy references solve many small dense systems; BLAS threads only add contention there
-# (tens of times slower on a busy 2-core machine). Must precede the first import of numpy.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
-import jax  # noqa: E402
+import jax
+import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
 # `import helpers` from any test module, whatever pytest's import mode.
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _single_threaded_blas() -> bool:
+    """Run numpy's OpenBLAS on one thread.
+
+    The numpy references solve thousands of small dense systems (up to a few hundred unknowns);
+    there BLAS threads only contend, which on a busy 2-core machine makes them ten times slower.
+    numpy is already imported when this file runs (pytest plugins import it), so the
+    OPENBLAS_NUM_THREADS variable would come too late; call OpenBLAS's own setter instead.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # for subprocesses
+    libs = Path(np.__file__).parent.parent / "numpy.libs"
+    names = (
+        "scipy_openblas_set_num_threads64_",
+        "scipy_openblas_set_num_threads",
+        "openblas_set_num_threads64_",
+        "openblas_set_num_threads",
+    )
+    for path in sorted(libs.glob("*openblas*")) if libs.is_dir() else ():
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:
+            continue
+        for name in names:
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(1)
+                return True
+    return False
+
+
+_single_threaded_blas()

@@ -138,17 +138,20 @@ def test_structured_and_dense_gradients_agree(time_varying_b):
 
 
 def test_grad_with_respect_to_the_game_module():
-    """jax.grad of a function of the ChargingGame itself returns the same per-field gradients
-    (no validation of the gradient 'game': gradients of mu may well be negative)."""
-    p = _problems(False)[0]
+    """jit(grad) of a function of the ChargingGame itself, one game (no vmap): the gradient is
+    a ChargingGame-shaped pytree with the per-field gradients (not validated as a game: the
+    gradient in mu may well be negative)."""
+    p = _problems(True)[1]
     game = p.game()
 
     @jax.jit
+    @jax.grad
     def coalition_ratio(g):
-        return evjax.cost_ratios(g, COALITION, method="dense").coalition
+        return evjax.cost_ratios(g, COALITION).coalition
 
-    grads = jax.grad(coalition_ratio)(game)
-    fd = _finite_differences(False, 0)
+    grads = coalition_ratio(game)
+    assert isinstance(grads, evjax.ChargingGame)
+    fd = _finite_differences(True, 1)
     k = OUTPUTS.index("ratio_coalition")
     for name in PARAMS:
         assert H.rel_error(np.asarray(getattr(grads, name)), fd[name][k]) < TOL, name
