@@ -25,7 +25,8 @@ TOL = 1e-10
 
 
 def _stack(problems):
-    return [np.stack([np.asarray(v) for v in leaves]) for leaves in zip(*(p.arrays() for p in problems))]
+    leaves = zip(*(p.arrays() for p in problems))
+    return [np.stack([np.asarray(v) for v in leaf]) for leaf in leaves]
 
 
 @functools.cache
@@ -83,6 +84,22 @@ def test_matches_dense_kkt_solve(time_varying_b, shape, method):
     assert max(err_c) <= TOL, err_c
     d = np.stack([p.d for p in problems])
     np.testing.assert_allclose(x.sum(axis=2), d, rtol=1e-12, atol=1e-12 * np.abs(d).max())
+
+
+def test_numpy_reference_is_an_equilibrium():
+    """The yardstick itself: at the KKT solution no player gains by deviating (its exact best
+    response, solved separately per player), demands are met; off it, players gain."""
+    for p in H.problem_zoo(seed=3, count=40):  # N in 1..12, T in 1..24, 0..3 coalitions
+        x = H.solve(p)
+        scale = np.abs(H.costs(p, x)).sum() + 1.0
+        np.testing.assert_allclose(x.sum(axis=1), p.d, rtol=1e-12, atol=1e-12 * scale)
+        for player in H.players_of(p.coalitions, p.n):
+            assert abs(H.best_response_gain(p, x, player)) < 1e-10 * scale
+        if p.t > 1:
+            y = x.copy()
+            y[0] += np.linspace(-1.0, 1.0, p.t)  # zero-sum over t: still feasible
+            player = next(q for q in H.players_of(p.coalitions, p.n) if 0 in q)
+            assert H.best_response_gain(p, y, player) > 1e-6
 
 
 def test_zoo_covers_zero_to_three_coalitions():

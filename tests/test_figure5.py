@@ -82,8 +82,9 @@ def test_figure5_cell(group, outside, inside, alpha_name):
 @pytest.mark.parametrize("inside", INSIDE)
 def test_ratios_match_numpy_kkt_costs(inside, outside, alpha_name):
     p = _problem(inside, outside, ALPHAS[alpha_name])
-    np.testing.assert_allclose(_ratios(inside, outside, alpha_name), H.ratios(p, COALITION),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        _ratios(inside, outside, alpha_name), H.ratios(p, COALITION), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("group", GROUPS)

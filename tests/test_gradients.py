@@ -37,9 +37,8 @@ def _problems(time_varying_b: bool):
         b = rng.uniform(0.5, 2.0, T) if time_varying_b else np.asarray(rng.uniform(0.5, 2.0))
         d = rng.uniform(1.0, 8.0, N)
         xbar = d[:, None] * rng.dirichlet(np.full(T, 2.0), size=N)
-        out.append(
-            H.Problem(rng.uniform(1.0, 10.0, T), b, rng.uniform(0.5, 3.0, N), d, xbar, (tuple(COALITION),))
-        )
+        a, mu = rng.uniform(1.0, 10.0, T), rng.uniform(0.5, 3.0, N)
+        out.append(H.Problem(a, b, mu, d, xbar, (tuple(COALITION),)))
     return out
 
 

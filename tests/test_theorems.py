@@ -109,8 +109,9 @@ def _sweep_4_11():
         b = float(_log_uniform(rng, 1e-2, 1e2))
         mu = _log_uniform(rng, 1e-2, 1e2, n)
         d = _log_uniform(rng, 1e-1, 1e2, n)
-        problem = H.Problem(a, np.asarray(b), mu, d, np.repeat(d[:, None] / t, t, axis=1),
-                            _structure(rng, n))
+        problem = H.Problem(
+            a, np.asarray(b), mu, d, np.repeat(d[:, None] / t, t, axis=1), _structure(rng, n)
+        )
         game = problem.game()
         g_t = t * a - a.sum()
         factor = np.sum(g_t**2) / t

@@ -108,7 +108,9 @@ def test_mu_must_be_positive(bad, shown):
     _raises(rf"mu must be > 0, got \[.*{shown}", _game, mu=mu)
 
 
-@pytest.mark.parametrize("b", [0.0, -0.3, np.array([1.0, 1.0, 0.0, 1.0]), np.array([1, -2, 1, 1.0])])
+@pytest.mark.parametrize(
+    "b", [0.0, -0.3, np.array([1.0, 1.0, 0.0, 1.0]), np.array([1.0, -2.0, 1.0, 1.0])]
+)
 def test_b_must_be_positive(b):
     _raises(r"b must be > 0, got ", _game, b=b)
 
@@ -123,6 +125,7 @@ def test_non_finite(name, bad):
 
 
 # ---- coalitions -----------------------------------------------------------------------------
+
 
 @functools.cache
 def _g():
@@ -172,8 +175,12 @@ def test_bad_membership_arrays(mask, pattern):
 
 def test_cost_ratios_check_the_coalition():
     _raises(r"coalition 0 \(\[0, 5\]\) names station 5", evjax.cost_ratios, _g(), [0, 5])
-    _raises(r"coalition mask must have shape \(3,\), got \(1, 3\)", evjax.cost_ratios, _g(),
-            np.ones((1, N)))
+    _raises(
+        r"coalition mask must have shape \(3,\), got \(1, 3\)",
+        evjax.cost_ratios,
+        _g(),
+        np.ones((1, N)),
+    )
 
 
 @pytest.mark.parametrize("method", ["Structured", "woodbury", "", None])
@@ -184,8 +191,9 @@ def test_unknown_method(method):
 
 
 def test_station_costs_check_the_profile_shape():
-    _raises(r"x must have shape \(3, 4\), got \(4, 3\)", evjax.station_costs, _g(),
-            jnp.ones((T, N)))
+    _raises(
+        r"x must have shape \(3, 4\), got \(4, 3\)", evjax.station_costs, _g(), jnp.ones((T, N))
+    )
 
 
 # ---- from_shares ----------------------------------------------------------------------------
