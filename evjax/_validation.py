@@ -41,17 +41,17 @@ def as_float_array(name: str, value, ndim: tuple[int, ...]) -> jax.Array:
         raise ValueError(f"{name} must be numeric, got {value!r}")
     if not isinstance(value, jax.Array):
         try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be numeric, got {short(value)!s}") from exc
-        value = arr
+            value = np.asarray(value)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array of numbers") from exc
+    dtype = jnp.result_type(value)
+    if dtype == jnp.bool_ or not jnp.issubdtype(dtype, jnp.number):
+        raise ValueError(f"{name} must be numeric, got dtype {dtype} ({short(value)})")
     if jnp.ndim(value) not in ndim:
         ranks = " or ".join(str(n) for n in ndim)
         raise ValueError(
             f"{name} must have rank {ranks}, got shape {tuple(jnp.shape(value))}"
         )
-    if not jnp.issubdtype(jnp.result_type(value), jnp.number):
-        raise ValueError(f"{name} must be numeric, got dtype {jnp.result_type(value)}")
     return jnp.asarray(value, dtype=float_dtype())
 
 
@@ -64,11 +64,14 @@ def check_values(name: str, value: jax.Array, *, positive: bool = False) -> jax.
     """Finite (and optionally > 0) values: eager ``ValueError`` or traced ``error_if``."""
     known = concrete(value)
     if known is not None:
-        bad = ~np.isfinite(known)
-        if bad.any():
-            raise ValueError(f"{name} must be finite, got {short(known)}")
-        if positive and (known <= 0).any():
-            raise ValueError(f"{name} must be > 0, got {short(known)}")
+        for bad, need in ((~np.isfinite(known), "finite"),
+                          ((known <= 0) if positive else None, "> 0")):
+            if bad is not None and bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                at = f" at index {where}" if where else ""
+                raise ValueError(
+                    f"{name} must be {need}, got {float(known[where])!r}{at} (in {short(known)})"
+                )
         return value
     bad = ~jnp.isfinite(value)
     if positive:

@@ -101,11 +101,22 @@ def test_non_numeric(name):
 # ---- values ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("bad", "shown"), [(0.0, r" 0\. "), (-1.5, r" -1\.5 ")])
+@pytest.mark.parametrize(("bad", "shown"), [(0.0, r"0\.0"), (-1.5, r"-1\.5")])
 def test_mu_must_be_positive(bad, shown):
     mu = GOOD["mu"].copy()
     mu[1] = bad
-    _raises(rf"mu must be > 0, got \[.*{shown}", _game, mu=mu)
+    _raises(rf"mu must be > 0, got {shown} at index \(1,\)", _game, mu=mu)
+
+
+def test_non_finite_entry_is_located():
+    xbar = GOOD["xbar"].copy()
+    xbar[-1, -1] = np.nan
+    n, t = xbar.shape
+    _raises(rf"xbar must be finite, got nan at index \({n - 1}, {t - 1}\)", _game, xbar=xbar)
+
+
+def test_boolean_data_is_refused():
+    _raises(r"mu must be numeric, got dtype bool", _game, mu=np.ones_like(GOOD["mu"], bool))
 
 
 @pytest.mark.parametrize(

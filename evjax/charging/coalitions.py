@@ -24,6 +24,11 @@ Coalitions = Sequence[Sequence[int]] | Array | np.ndarray
 
 
 def _index(value, n: int, where: str) -> int:
+    if isinstance(value, jax.core.Tracer):
+        raise ValueError(
+            f"{where} holds a traced value: index lists are static Python data; under jit "
+            "close over them or pass a membership array instead"
+        )
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{where} must hold station indices, got the boolean {value!r}")
     try:
@@ -86,7 +91,7 @@ def membership(coalitions: Coalitions, n: int) -> Float[Array, "K N"]:
             if (load > 1 + 1e-12).any():
                 i = int(np.argmax(load))
                 raise ValueError(
-                    f"coalitions overlap: station {i} has total membership {load[i]!r} > 1"
+                    f"coalitions overlap: station {i} has total membership {float(load[i])} > 1"
                 )
         return m
     lists = coalition_lists(coalitions, n)

@@ -124,7 +124,9 @@ def theorem_4_11(game: ChargingGame, coalitions: Coalitions, group="all") -> The
     Holds if and only if group S pays no more at Nash than at C-Nash, under the theorem's
     assumptions: constant b, xbar^t = d/T, and a non-constant a (h(A) is undefined for a
     constant a, where the two equilibria coincide). A game outside them raises ``ValueError``.
-    Gamma_S sums Gamma_i over S (see the module's note on the paper's typo).
+    Gamma_S sums Gamma_i over S (see the module's note on the paper's typo). Note that
+    h(A) = 1/T for every non-constant a (its numerator is T sum a^2 - (sum a)^2, its
+    denominator T times that), so the verdict depends on mu, b, T and the coalitions only.
     """
     a, b, mu, d, xbar = _numpy_game(game)
     name = "Theorem 4.11"
