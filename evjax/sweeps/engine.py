@@ -10,6 +10,7 @@ are folded in order, so a resumed or sharded sweep reproduces an uninterrupted o
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ import numpy as np
 from ..charging.coalitions import coalition_lists
 from ..charging.game import ChargingGame
 from ..charging.reduced import CoalitionTables, _costs_columns, coalition_tables, subset_sums
-from .summary import Summary, empty_summary, fold_chunk, merge
+from .summary import Summary, empty_summary, fold_classes, merge
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
@@ -178,38 +179,44 @@ def _restricted_tables(tables: CoalitionTables, plan: SweepPlan):
     return free_tables, offset
 
 
+def _popcount(x: np.ndarray) -> np.ndarray:
+    return np.array([bin(int(v)).count("1") for v in x], dtype=np.int64)
+
+
 @eqx.filter_jit
-def _block(free_tables, offset, low_table, popcount_low, first_high, plan_static):
-    """Fold ``steps`` chunks starting at high index ``first_high`` into a Summary."""
-    plan = plan_static
-    low = plan.low_bits
-    n_high = len(plan.free) - low
+def _block(free_tables, offset, low_table, low_codes, edges, first_high, static: SweepPlan):
+    """Fold ``steps`` chunks starting at high index ``first_high`` into a Summary.
+
+    ``low_table`` holds the subset sums of the low free stations with its columns sorted by
+    popcount (``low_codes`` maps columns back to subsets), so every chunk splits into L + 1
+    size classes of static extent.
+    """
+    low = static.low_bits
+    n_high = len(static.free) - low
     f = free_tables.features
     o = free_tables.width_in
-    edges = jnp.asarray(plan.edges, f.dtype)
-    size_ok = jnp.zeros(plan.n_stations + 1, bool).at[jnp.asarray(plan.sizes)].set(True)
-    codes_low = jnp.arange(1 << low, dtype=jnp.int64)
+    size_ok = jnp.zeros(static.n_stations + 1, bool).at[jnp.asarray(static.sizes)].set(True)
+    bounds = tuple(int(v) for v in np.cumsum([0] + [math.comb(low, c) for c in range(low + 1)]))
 
     def step(summary, high):
         bits = ((high >> jnp.arange(n_high, dtype=jnp.int64)) & 1).astype(f.dtype)
         hs = jnp.concatenate([bits @ f[low:, :o], (1.0 - bits) @ f[low:, o:]])
-        sums = low_table + (hs + offset)[:, None]
-        cnash, nash = _costs_columns(free_tables, sums)
+        cnash, nash = _costs_columns(free_tables, low_table + (hs + offset)[:, None])
         empty = cnash == 0
-        ratios = jnp.where(empty, jnp.nan, nash / jnp.where(empty, 1.0, cnash)).T
-        sizes = popcount_low + jnp.sum(bits).astype(jnp.int32) + len(plan.include)
-        codes = (high << low) + codes_low
-        valid = size_ok[sizes] & (sizes > 0)
-        return fold_chunk(summary, codes, sizes, ratios, valid, edges=edges, tol=plan.tol), None
+        ratios = jnp.where(empty, jnp.nan, nash / jnp.where(empty, 1.0, cnash))
+        class_size = jnp.arange(low + 1) + jnp.sum(bits).astype(jnp.int32) + len(static.include)
+        summary = fold_classes(summary, (high << low) + low_codes, ratios, bounds, class_size,
+                               size_ok[class_size], edges=edges, tol=static.tol)
+        return summary, None
 
-    init = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k)
-    highs = first_high + jnp.arange(plan.steps, dtype=jnp.int64)
+    init = empty_summary(static.n_stations, edges.shape[0] - 1, static.top_k)
+    highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
     summary, _ = jax.lax.scan(step, init, highs)
     return summary
 
 
 class BlockRunner:
-    """Evaluates blocks of a plan on one device (compiled once)."""
+    """Evaluates blocks of a plan on one device (compiled once per plan shape)."""
 
     def __init__(self, game: ChargingGame, plan: SweepPlan, device=None):
         if not jax.config.jax_enable_x64:
@@ -217,10 +224,12 @@ class BlockRunner:
         tables = coalition_tables(game)
         free_tables, offset = _restricted_tables(tables, plan)
         low = plan.low_bits
-        low_table = subset_sums(free_tables, low)
-        popcount = jnp.asarray([bin(j).count("1") for j in range(1 << low)], jnp.int32)
-        args = (free_tables, offset, low_table, popcount)
+        order = np.argsort(_popcount(np.arange(1 << low)), kind="stable")
+        low_table = subset_sums(free_tables, low)[:, jnp.asarray(order)]
+        edges = jnp.asarray(plan.edges, free_tables.features.dtype)
+        args = (free_tables, offset, low_table, jnp.asarray(order, jnp.int64), edges)
         self.args = jax.device_put(args, device) if device is not None else args
+        self.static = dataclasses.replace(plan, edges=())
         self.plan = plan
         self.device = device
 
@@ -228,7 +237,7 @@ class BlockRunner:
         first = jnp.asarray(block * self.plan.steps, jnp.int64)
         if self.device is not None:
             first = jax.device_put(first, self.device)
-        return _block(*self.args, first, self.plan)
+        return _block(*self.args, first, self.static)
 
 
 def run_blocks(

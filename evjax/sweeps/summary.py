@@ -77,68 +77,79 @@ def _best(values, codes, k, largest: bool):
     return jnp.take_along_axis(values, order, -1), jnp.take_along_axis(codes, order, -1)
 
 
-def fold_chunk(
+def fold_classes(
     summary: Summary,
     codes: Int[Array, " B"],
-    sizes: Int[Array, " B"],
-    ratios: Float[Array, "B G"],
-    valid: Bool[Array, " B"],
+    ratios: Float[Array, "G B"],
+    bounds: tuple[int, ...],
+    class_size: Int[Array, " C"],
+    class_ok: Bool[Array, " C"],
     *,
     edges: Float[Array, " E"],
     tol: float,
 ) -> Summary:
-    """``summary`` updated with one chunk of coalitions (jit-traceable, O(B) work).
+    """``summary`` updated with one chunk whose coalitions come in size classes.
 
-    The top/bottom lists are only re-sorted when the chunk holds a value that beats the
-    current k-th entry (a ``lax.cond``): after the first chunks almost none does, which keeps
-    sorting (slow on CPU) off the hot path.
+    Columns ``bounds[c]:bounds[c + 1]`` of ``ratios`` (rows all, coalition, outside) all hold
+    coalitions of size ``class_size[c]``, to be counted when ``class_ok[c]`` (the sweep's
+    size filter). Per-size statistics are then reductions over static slices (no scatter),
+    which keeps the reduction cheap next to the O(T) cost evaluation. The top and bottom
+    lists are re-sorted only when the chunk holds a value that beats their k-th entry (a
+    ``lax.cond``): after the first chunks almost none does, keeping sorts off the hot path.
     """
-    defined = valid[:, None] & jnp.isfinite(ratios)
-    r = jnp.where(defined, ratios, 0.0)
     itype = summary.n_evaluated.dtype
-    one = defined.astype(itype)
-    s = summary.size_count.shape[0]
-    seg = lambda x: jax.ops.segment_sum(x, sizes, num_segments=s)  # noqa: E731
+    n_classes = len(bounds) - 1
+    ok_cols = jnp.concatenate([
+        jnp.broadcast_to(class_ok[c], (bounds[c + 1] - bounds[c],)) for c in range(n_classes)
+    ])
+    defined = ok_cols[None, :] & jnp.isfinite(ratios)  # (G, B)
+    hi = jnp.where(defined, ratios, -jnp.inf)
+    lo = jnp.where(defined, ratios, jnp.inf)
+    zero = jnp.where(defined, ratios, 0.0)
+    size_count, size_sum = summary.size_count, summary.size_sum
+    size_min, size_max = summary.size_min, summary.size_max
+    for c in range(n_classes):
+        sl = slice(bounds[c], bounds[c + 1])
+        k = class_size[c]
+        size_count = size_count.at[k].add(jnp.sum(defined[:, sl], axis=1).astype(itype))
+        size_sum = size_sum.at[k].add(jnp.sum(zero[:, sl], axis=1))
+        size_min = size_min.at[k].min(jnp.min(lo[:, sl], axis=1))
+        size_max = size_max.at[k].max(jnp.max(hi[:, sl], axis=1))
     bins = edges.shape[0] - 1
-    which = jnp.searchsorted(edges, r, side="right")  # 0: underflow, bins + 1: overflow
-    hist = jax.vmap(
-        lambda w, d: jax.ops.segment_sum(d.astype(itype), w, num_segments=bins + 2),
-        in_axes=(1, 1),
-    )(which, defined)
-    hi = jnp.where(defined, ratios, -jnp.inf).T  # (G, B)
-    lo = jnp.where(defined, ratios, jnp.inf).T
+    which = jnp.searchsorted(edges, zero, side="right")  # 0: underflow, bins + 1: overflow
+    which = jnp.where(defined, which + (bins + 2) * jnp.arange(3)[:, None], 3 * (bins + 2))
+    hist = jnp.bincount(which.reshape(-1), length=3 * (bins + 3))[: 3 * (bins + 2)]
     codes_g = jnp.broadcast_to(codes.astype(itype), hi.shape)
     k = summary.top_value.shape[1]
 
-    def better(values, codes_, current_v, current_c, largest):
+    def better(values, current_v, current_c, largest):
         kk = min(k, values.shape[1])
         _, idx = jax.lax.top_k(values if largest else -values, kk)
         v = jnp.take_along_axis(values, idx, 1)
-        c = jnp.where(jnp.isfinite(v), jnp.take_along_axis(codes_, idx, 1), NO_CODE)
+        c = jnp.where(jnp.isfinite(v), jnp.take_along_axis(codes_g, idx, 1), NO_CODE)
         return _best(jnp.concatenate([current_v, v], 1),
                      jnp.concatenate([current_c, c.astype(itype)], 1), k, largest)
 
     top = jax.lax.cond(
         jnp.any(hi >= summary.top_value[:, -1:]),
-        lambda: better(hi, codes_g, summary.top_value, summary.top_code, True),
+        lambda: better(hi, summary.top_value, summary.top_code, True),
         lambda: (summary.top_value, summary.top_code),
     )
     bottom = jax.lax.cond(
         jnp.any(lo <= summary.bottom_value[:, -1:]),
-        lambda: better(lo, codes_g, summary.bottom_value, summary.bottom_code, False),
+        lambda: better(lo, summary.bottom_value, summary.bottom_code, False),
         lambda: (summary.bottom_value, summary.bottom_code),
     )
     return Summary(
-        n_evaluated=summary.n_evaluated + jnp.sum(valid.astype(itype)),
-        above_one=summary.above_one + jnp.sum(defined & (ratios > 1.0 + tol), axis=0).astype(itype),
-        below_one=summary.below_one + jnp.sum(defined & (ratios < 1.0 - tol), axis=0).astype(itype),
-        size_count=summary.size_count + seg(one),
-        size_sum=summary.size_sum + seg(r),
-        size_min=jnp.minimum(summary.size_min, jax.ops.segment_min(
-            jnp.where(defined, ratios, jnp.inf), sizes, num_segments=s)),
-        size_max=jnp.maximum(summary.size_max, jax.ops.segment_max(
-            jnp.where(defined, ratios, -jnp.inf), sizes, num_segments=s)),
-        hist=summary.hist + hist,
+        n_evaluated=summary.n_evaluated + jnp.sum(jnp.where(class_ok, jnp.diff(
+            jnp.asarray(bounds)), 0)).astype(itype),
+        above_one=summary.above_one + jnp.sum(defined & (ratios > 1.0 + tol), axis=1).astype(itype),
+        below_one=summary.below_one + jnp.sum(defined & (ratios < 1.0 - tol), axis=1).astype(itype),
+        size_count=size_count,
+        size_sum=size_sum,
+        size_min=size_min,
+        size_max=size_max,
+        hist=summary.hist + hist.reshape(3, bins + 2).astype(itype),
         top_value=top[0],
         top_code=top[1],
         bottom_value=bottom[0],
