@@ -5,7 +5,7 @@ The library never changes JAX's global configuration; enable float64 in your own
 benchmarks do.
 """
 
-from .sweeps import SweepResult, sweep
+from .sweeps import SweepResult, sweep, sweep_batch
 from .charging import (
     Certificate,
     ChargingGame,
@@ -29,6 +29,8 @@ from .charging import (
     theorem_4_11,
 )
 
+from . import io
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "players",
     "station_costs",
     "sweep",
+    "sweep_batch",
     "SweepResult",
     "theorem_4_7",
     "theorem_4_11",

@@ -143,11 +143,22 @@ def cmd_sweep(args) -> int:
     else:
         game, _, source = _load(args.game)
     parse = lambda text: _parse_coalition(text) if text else []  # noqa: E731
+    if args.table and args.out is None:
+        raise UsageError("--table writes Parquet files: give an --out directory")
     try:
         result = sweep(game, sizes=args.sizes, include=parse(args.include),
-                       exclude=parse(args.exclude), top_k=args.top, out=args.out)
+                       exclude=parse(args.exclude), top_k=args.top, out=args.out,
+                       table=args.table, tol=args.tol)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not args.no_plot:
+        from pathlib import Path
+
+        from .sweeps import plot_by_size
+
+        plot = Path(args.plot or Path(args.out or ".") / "sweep-by-size.png")
+        plot_by_size(result, plot, title=f"{source}: {result.n_evaluated:,} coalitions")
+        print(f"Plot of the ratios against coalition size: {plot}", file=sys.stderr)
     if args.json:
         json.dump(result.to_dict(), sys.stdout)
         sys.stdout.write("\n")
@@ -197,7 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--include", help="stations every coalition contains, e.g. 0,3")
     sw.add_argument("--exclude", help="stations no coalition contains")
     sw.add_argument("--top", type=int, default=10, help="length of the top lists")
-    sw.add_argument("--out", help="directory for a resumable run")
+    sw.add_argument("--out", help="directory for a resumable run (rerun to resume)")
+    sw.add_argument("--table", action="store_true",
+                    help="also write every coalition's row as Parquet under OUT/table/")
+    sw.add_argument("--tol", type=float, default=1e-9,
+                    help="a ratio counts as above 1 when > 1 + TOL (default 1e-9)")
+    sw.add_argument("--plot", help="PNG of the ratios against size (default "
+                    "OUT/sweep-by-size.png, or ./sweep-by-size.png without --out)")
+    sw.add_argument("--no-plot", action="store_true", help="write no plot")
     sw.add_argument("--json", action="store_true", help="print one JSON object")
     sw.set_defaults(func=cmd_sweep)
 

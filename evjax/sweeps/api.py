@@ -15,9 +15,10 @@ import numpy as np
 
 from ..charging.game import ChargingGame
 from ..charging.reduced import coalition_costs, coalition_tables, ratios_from_costs
-from .engine import BlockRunner, estimate_seconds, make_plan, run_blocks
+from .engine import BlockRunner, block_rows, estimate_seconds, make_plan, run_blocks
 from .result import SweepResult, finalize
 from .summary import empty_summary, from_numpy, to_numpy
+from .table import check_table, write_part
 
 FORMAT = 1
 
@@ -90,9 +91,11 @@ def sweep(
     tol: float = 1e-9,
     bins: int = 60,
     out: str | Path | None = None,
+    table: bool = False,
     progress: bool | None = None,
     devices: Sequence | None = None,
     max_hours: float = 24.0,
+    checkpoint_seconds: float = 1.0,
     block_size: int = 1 << 20,
     low_bits: int | None = None,
 ) -> SweepResult:
@@ -107,30 +110,50 @@ def sweep(
         bins: histogram bins (edges from a deterministic pilot sample, with under/overflow).
         out: directory for a resumable run (manifest + state, written atomically after each
             block); rerunning the same call resumes, a different game or options is refused.
+        table: also write every coalition's row (members bitmask, size, C-Nash costs,
+            ratios) as Parquet under ``out/table/``, one file per block (needs ``out``,
+            pyarrow, and at most 26 free stations); read it with
+            ``evjax.sweeps.table.read_table``.
         progress: show a progress bar (default: when stderr is a terminal).
         devices: devices to spread blocks over (default ``jax.local_devices()``).
         max_hours: refuse (``ValueError`` with the estimate) sweeps expected to take longer.
+        checkpoint_seconds: with ``out``, save the state at most this often (and at the end).
 
     Returns a :class:`SweepResult`. Per coalition the work is O(T) after an O(N T) per-game
     precomputation (``evjax.charging.reduced``); memory is O(block), never O(2^N).
     """
     plan = make_plan(game, sizes=sizes, include=include, exclude=exclude, top_k=top_k, tol=tol,
                      bins=bins, low_bits=low_bits, block_size=block_size)
+    if jax.process_count() > 1 and out is not None:
+        raise ValueError(
+            "a resumable out directory (and table) is not supported with several processes; "
+            "run without out, or in one process"
+        )
+    if table:
+        if out is None:
+            raise ValueError("table=True writes Parquet files and needs an out directory")
+        check_table(len(plan.free))
     devices = list(devices) if devices is not None else jax.local_devices()
     runners = [BlockRunner(game, plan, d) for d in devices]
     n_blocks = plan.n_blocks
-    seconds = estimate_seconds(runners[0], n_blocks, len(runners)) if n_blocks > 4 else 0.0
+    n_devices = len(runners) * jax.process_count()
+    seconds = estimate_seconds(runners[0], n_blocks, n_devices) if n_blocks > 4 else 0.0
+    if jax.process_count() > 1:  # one decision for every process
+        from jax.experimental import multihost_utils
+
+        seconds = float(multihost_utils.broadcast_one_to_all(np.float64(seconds)))
     if seconds > max_hours * 3600:
         raise ValueError(
             f"this sweep enumerates 2^{len(plan.free)} = {plan.n_codes:,} coalitions, estimated "
-            f"at {seconds / 3600:,.1f} hours on {len(runners)} {devices[0].platform} device(s), "
+            f"at {seconds / 3600:,.1f} hours on {n_devices} {devices[0].platform} device(s), "
             f"over the limit of {max_hours} h; restrict it with sizes, include or exclude "
             "(each excluded or included station halves the work), or raise max_hours"
         )
     checkpoint = None
     summary, start = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k), 0
     if out is not None:
-        manifest = {"format": FORMAT, "game": game_digest(game), "plan": plan.to_dict()}
+        manifest = {"format": FORMAT, "game": game_digest(game), "plan": plan.to_dict(),
+                    "table": bool(table)}
         checkpoint = _Checkpoint(Path(out), manifest)
         loaded, start = checkpoint.load()
         if loaded is not None:
@@ -140,19 +163,28 @@ def sweep(
     if bar is not None:
         bar.update(start * per_block)
     last_save = [time.perf_counter()]
-    state = {"summary": summary}
 
     def on_block(block, partial):
-        state["summary"] = partial
+        if table:
+            write_part(Path(out) / "table", block, block_rows(runners[0], block))
         if bar is not None:
             bar.update(per_block)
         now = time.perf_counter()
-        if checkpoint is not None and (now - last_save[0] > 1.0 or block == n_blocks - 1):
+        due = now - last_save[0] >= checkpoint_seconds or block == n_blocks - 1
+        if checkpoint is not None and due:
             checkpoint.save(partial, block + 1)
             last_save[0] = now
 
     t0 = time.perf_counter()
-    done = run_blocks(runners, range(start, n_blocks), on_block=on_block, initial=summary)
+    # -- several processes (jax.distributed): evjax/sweeps/distributed.py -----------------
+    if jax.process_count() > 1:
+        from .distributed import run_blocks_multiprocess
+
+        done = run_blocks_multiprocess(runners, range(start, n_blocks), on_block=on_block,
+                                       initial=summary, out=out)
+    else:
+        done = run_blocks(runners, range(start, n_blocks), on_block=on_block, initial=summary)
+    # -- end several processes -------------------------------------------------------------
     elapsed = time.perf_counter() - t0
     if bar is not None:
         bar.close()
@@ -170,3 +202,30 @@ def sweep(
         _atomic_write(Path(out) / "result.json",
                       lambda fh: fh.write(json.dumps(result.to_dict()).encode()))
     return result
+
+
+def unbatch(games) -> list[ChargingGame]:
+    """A list of games from a sequence of games or one game with a leading batch axis."""
+    if isinstance(games, ChargingGame):
+        if games.a.ndim == 1:
+            return [games]
+        n = games.a.shape[0]
+        return [jax.tree_util.tree_map(lambda x, i=i: x[i], games) for i in range(n)]
+    games = list(games)
+    if not all(isinstance(g, ChargingGame) for g in games):
+        raise ValueError("games must be ChargingGames or one batched ChargingGame")
+    return games
+
+
+def sweep_batch(games, *, out: str | Path | None = None, **options) -> list[SweepResult]:
+    """:func:`sweep` for each of many games (a batch of parameter draws), same options.
+
+    ``games``: a sequence of games, or one game built under ``jax.vmap`` (leading batch axis).
+    Games of equal shapes share one compilation. With ``out``, game k uses ``out/game-k``
+    (each resumable as in :func:`sweep`). Returns one :class:`SweepResult` per game.
+    """
+    results = []
+    for k, game in enumerate(unbatch(games)):
+        sub = None if out is None else Path(out) / f"game-{k:05d}"
+        results.append(sweep(game, out=sub, **options))
+    return results

@@ -24,7 +24,7 @@ import numpy as np
 from ..charging.coalitions import coalition_lists
 from ..charging.game import ChargingGame
 from ..charging.reduced import CoalitionTables, _costs_columns, coalition_tables, subset_sums
-from .summary import Summary, empty_summary, fold_classes, merge
+from .summary import Summary, empty_summary, fold_classes, from_numpy, merge
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
@@ -243,19 +243,23 @@ class BlockRunner:
 def run_blocks(
     runners: list[BlockRunner], blocks: Sequence[int], on_block=None, initial=None
 ) -> Summary:
-    """Fold the given blocks in order onto ``initial``, round-robin over the runners."""
+    """Fold the given blocks in order onto ``initial``; all runners (devices) work at once.
+
+    Blocks go round-robin to the runners, each on its own worker thread
+    (:func:`evjax.sweeps.distributed.evaluate_blocks`); partials are folded on the host CPU
+    in block order, so the result does not depend on the number of devices.
+    """
+    from .distributed import evaluate_blocks
+
     plan = runners[0].plan
+    host = jax.local_devices(backend="cpu")[0]
     total = initial if initial is not None else empty_summary(
         plan.n_stations, len(plan.edges) - 1, plan.top_k)
-    blocks = list(blocks)
-    width = len(runners)
-    for start in range(0, len(blocks), width):
-        group = blocks[start : start + width]
-        parts = [runners[i](b) for i, b in enumerate(group)]  # dispatched asynchronously
-        for b, part in zip(group, parts, strict=True):
-            total = merge(total, jax.device_put(part, jax.devices("cpu")[0]))
-            if on_block is not None:
-                on_block(b, total)
+    total = jax.device_put(total, host)
+    for b, fields in evaluate_blocks(runners, blocks):
+        total = merge(total, jax.device_put(from_numpy(fields), host))
+        if on_block is not None:
+            on_block(b, total)
     return total
 
 
@@ -265,3 +269,49 @@ def estimate_seconds(runner: BlockRunner, n_blocks: int, n_devices: int) -> floa
     t0 = time.perf_counter()
     jax.block_until_ready(runner(0))
     return (time.perf_counter() - t0) * n_blocks / max(n_devices, 1)
+
+
+@eqx.filter_jit
+def _block_rows(free_tables, offset, low_table, low_codes, first_high, static: SweepPlan):
+    """Every coalition of a block: compact codes (R,), C-Nash costs and ratios (R, 3)."""
+    low = static.low_bits
+    n_high = len(static.free) - low
+    f = free_tables.features
+    o = free_tables.width_in
+
+    def step(_, high):
+        bits = ((high >> jnp.arange(n_high, dtype=jnp.int64)) & 1).astype(f.dtype)
+        hs = jnp.concatenate([bits @ f[low:, :o], (1.0 - bits) @ f[low:, o:]])
+        cnash, nash = _costs_columns(free_tables, low_table + (hs + offset)[:, None])
+        empty = cnash == 0
+        ratios = jnp.where(empty, jnp.nan, nash / jnp.where(empty, 1.0, cnash))
+        return None, ((high << low) + low_codes, cnash.T, ratios.T)
+
+    highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
+    _, (codes, costs, ratios) = jax.lax.scan(step, None, highs)
+    return codes.reshape(-1), costs.reshape(-1, 3), ratios.reshape(-1, 3)
+
+
+def block_rows(runner: BlockRunner, block: int) -> dict[str, np.ndarray]:
+    """The table rows of one block (coalitions the plan admits only), as numpy columns.
+
+    Columns: ``members`` (int64 bitmask over all N stations, bit i = station i), ``size``,
+    ``cost_all``, ``cost_coalition``, ``cost_outside`` (at C-Nash) and ``ratio_all``,
+    ``ratio_coalition``, ``ratio_outside`` (Nash / C-Nash; NaN where undefined).
+    """
+    plan = runner.plan
+    free_tables, offset, low_table, low_codes, _ = runner.args
+    first = jnp.asarray(block * plan.steps, jnp.int64)
+    codes, costs, ratios = (np.asarray(v) for v in _block_rows(
+        free_tables, offset, low_table, low_codes, first, runner.static))
+    members = np.full(codes.shape, sum(1 << i for i in plan.include), dtype=np.int64)
+    for p, station in enumerate(plan.free):
+        members |= ((codes >> p) & 1) << station
+    size = np.bitwise_count(members.astype(np.uint64)).astype(np.int8)
+    keep = np.isin(size, plan.sizes)
+    order = np.argsort(members[keep], kind="stable")
+    out = {"members": members[keep][order], "size": size[keep][order]}
+    for g, name in enumerate(("all", "coalition", "outside")):
+        out[f"cost_{name}"] = costs[keep][order, g]
+        out[f"ratio_{name}"] = ratios[keep][order, g]
+    return out

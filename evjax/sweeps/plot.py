@@ -1,0 +1,46 @@
+"""Plots of sweep results (matplotlib, imported lazily): the ratios against coalition size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .result import SweepResult
+
+LABELS = {"all": r"$M_{[N]}$ (all stations)", "coalition": r"$M_{\mathcal{C}}$ (coalition)",
+          "outside": r"$M_{[N]\setminus\mathcal{C}}$ (outside)"}
+
+
+def plot_by_size(result: SweepResult, path: str | Path, title: str | None = None) -> Path:
+    """Write a PNG of the three ratios against coalition size (like paper 000's Figure 4).
+
+    Each panel shows the mean ratio per size and the band between its min and max, with the
+    line M = 1 (above it the coalition lowers that group's cost).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True)
+    for g, (name, label) in enumerate(LABELS.items()):
+        ax = axes[g]
+        rows = [r for r in result.by_size if r["mean"][g] is not None]
+        sizes = [r["size"] for r in rows]
+        ax.fill_between(sizes, [r["min"][g] for r in rows], [r["max"][g] for r in rows],
+                        alpha=0.25, label="min to max")
+        ax.plot(sizes, [r["mean"][g] for r in rows], "o-", ms=3, label="mean")
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_title(label)
+        ax.set_xlabel("coalition size")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("cost at Nash / cost at C-Nash")
+    axes[0].legend(loc="best", fontsize=8)
+    fig.suptitle(title or f"{result.n_evaluated:,} coalitions")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
