@@ -135,9 +135,15 @@ def sweep(
         check_table(len(plan.free))
     devices = list(devices) if devices is not None else jax.local_devices()
     runners = [BlockRunner(game, plan, d) for d in devices]
+    cpu_workers = (os.cpu_count() or 1) // max(1, sum(d.platform == "cpu" for d in devices))
+    if cpu_workers > 1:  # XLA runs one block on one core: give each CPU device more workers
+        runners = [r for r in runners for _ in range(cpu_workers if r.device.platform == "cpu"
+                                                     else 1)]
     n_blocks = plan.n_blocks
-    n_devices = len(runners) * jax.process_count()
-    seconds = estimate_seconds(runners[0], n_blocks, n_devices) if n_blocks > 4 else 0.0
+    n_devices = len(devices) * jax.process_count()
+    workers = len(runners) * jax.process_count()
+    # Timing costs two blocks: only worth it where a sweep could run for long (> 64 blocks).
+    seconds = estimate_seconds(runners[0], n_blocks, workers) if n_blocks > 64 else 0.0
     if jax.process_count() > 1:  # one decision for every process
         from jax.experimental import multihost_utils
 
