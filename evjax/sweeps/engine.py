@@ -23,7 +23,13 @@ import numpy as np
 
 from ..charging.coalitions import coalition_lists
 from ..charging.game import ChargingGame
-from ..charging.reduced import CoalitionTables, _costs_columns, coalition_tables, subset_sums
+from ..charging.reduced import (
+    CoalitionTables,
+    _costs_columns,
+    coalition_tables,
+    ratios_from_costs,
+    subset_sums,
+)
 from .summary import Summary, empty_summary, fold_classes, from_numpy, merge
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
@@ -183,6 +189,19 @@ def _popcount(x: np.ndarray) -> np.ndarray:
     return np.array([bin(int(v)).count("1") for v in x], dtype=np.int64)
 
 
+def _chunk(free_tables, offset, low_table, high, static: SweepPlan):
+    """The chunk of 2^L coalitions with high bits ``high``: (high bits as floats, C-Nash
+    costs (3, 2^L), ratios (3, 2^L)) with rows all, coalition, outside."""
+    low = static.low_bits
+    f = free_tables.features
+    o = free_tables.width_in
+    n_high = len(static.free) - low
+    bits = ((high >> jnp.arange(n_high, dtype=jnp.int64)) & 1).astype(f.dtype)
+    hs = jnp.concatenate([bits @ f[low:, :o], (1.0 - bits) @ f[low:, o:]])
+    cnash, nash = _costs_columns(free_tables, low_table + (hs + offset)[:, None])
+    return bits, cnash, ratios_from_costs(cnash, nash)
+
+
 @eqx.filter_jit
 def _block(free_tables, offset, low_table, low_codes, edges, first_high, static: SweepPlan):
     """Fold ``steps`` chunks starting at high index ``first_high`` into a Summary.
@@ -192,18 +211,11 @@ def _block(free_tables, offset, low_table, low_codes, edges, first_high, static:
     size classes of static extent.
     """
     low = static.low_bits
-    n_high = len(static.free) - low
-    f = free_tables.features
-    o = free_tables.width_in
     size_ok = jnp.zeros(static.n_stations + 1, bool).at[jnp.asarray(static.sizes)].set(True)
     bounds = tuple(int(v) for v in np.cumsum([0] + [math.comb(low, c) for c in range(low + 1)]))
 
     def step(summary, high):
-        bits = ((high >> jnp.arange(n_high, dtype=jnp.int64)) & 1).astype(f.dtype)
-        hs = jnp.concatenate([bits @ f[low:, :o], (1.0 - bits) @ f[low:, o:]])
-        cnash, nash = _costs_columns(free_tables, low_table + (hs + offset)[:, None])
-        empty = cnash == 0
-        ratios = jnp.where(empty, jnp.nan, nash / jnp.where(empty, 1.0, cnash))
+        bits, _, ratios = _chunk(free_tables, offset, low_table, high, static)
         class_size = jnp.arange(low + 1) + jnp.sum(bits).astype(jnp.int32) + len(static.include)
         summary = fold_classes(summary, (high << low) + low_codes, ratios, bounds, class_size,
                                size_ok[class_size], edges=edges, tol=static.tol)
@@ -275,16 +287,9 @@ def estimate_seconds(runner: BlockRunner, n_blocks: int, n_devices: int) -> floa
 def _block_rows(free_tables, offset, low_table, low_codes, first_high, static: SweepPlan):
     """Every coalition of a block: compact codes (R,), C-Nash costs and ratios (R, 3)."""
     low = static.low_bits
-    n_high = len(static.free) - low
-    f = free_tables.features
-    o = free_tables.width_in
 
     def step(_, high):
-        bits = ((high >> jnp.arange(n_high, dtype=jnp.int64)) & 1).astype(f.dtype)
-        hs = jnp.concatenate([bits @ f[low:, :o], (1.0 - bits) @ f[low:, o:]])
-        cnash, nash = _costs_columns(free_tables, low_table + (hs + offset)[:, None])
-        empty = cnash == 0
-        ratios = jnp.where(empty, jnp.nan, nash / jnp.where(empty, 1.0, cnash))
+        _, cnash, ratios = _chunk(free_tables, offset, low_table, high, static)
         return None, ((high << low) + low_codes, cnash.T, ratios.T)
 
     highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
