@@ -1,45 +1,55 @@
 """Group costs of many single coalitions in O(T) each (``shared/design/fast-sweeps.md`` s. 2).
 
 For constant b and one coalition C (everyone else alone), station i is in one of two states:
-*in* (i in C, delta_i = mu_i) or *out* (delta_i = mu_i + b). With w_i^t = v_i^t - mean_t v_i,
-v = mu * xbar - a 1 (Theorem 4.1), Woodbury on Q = diag(delta) + b [1, m][1, m]' gives
+*in* (i in C, delta_i = mu_i) or *out* (delta_i = mu_i + b). Theorem 4.1 with Woodbury on
+Q = diag(delta) + b [1, m][1, m]' gives the deviation from the flat profile
 
     y_i^t = x_i^t - d_i/T = (w_i^t - g_G^t) / delta_i       for i in group G in {in, out},
 
-with two T-vectors g_in = r0 + r1 and g_out = r0. In terms of the group sums
+w_i = v_i - mean_t v_i, v_i = mu_i xbar_i - a, with g_out = r0 = b (X - D/T) (the price
+deviation an outsider sees) and g_in = r0 + r1 = g_out + b Y_in (the coalition also
+internalises its own aggregate). Write xc_i = xbar_i - mean_t xbar_i, c_i = d_i/T - mean_t
+xbar_i, a_c = a - mean_t a, so that w_i = mu_i xc_i - a_c. With the group sums
 
-    s_G = sum_{i in G} 1/delta_i,   A_G^t = sum_{i in G} w_i^t/delta_i,   beta = b / det,
-    det = (1 + b s_in)(1 + b s_out) + b s_in           (= det M of the design note, >= 1),
+    s_in = sum_C 1/mu_i,       XC = sum_C xc_i,
+    s_out = sum_out 1/delta_i,  XM = sum_out mu_i xc_i / delta_i
+    det  = (1 + b s_in)(1 + b s_out) + b s_in     (= det M of the design note, >= 1)
 
-    g_out = beta ((1 + b s_in) A_out + A_in),   g_in = beta (A_out + (2 + b s_out) A_in).
+the 2 x 2 solve of the design note becomes, in forms where no large term cancels,
 
-Every sum runs over the members of one group, never "total minus coalition": the out sums are
-taken over the complement directly, so nothing cancels and an empty group sums to exact zeros.
-The group deviation is Y_G = A_G - g_G s_G, and as sum_t w_i^t = 0, sum_t Y_G^t = 0 and
+    Y_in  = sum_C y_i   = ((1 + b s_out) XC - b s_in XM - s_in a_c) / det
+    Y_out = sum_out y_i = ((1 + 2 b s_in) XM - b s_out XC - s_out (1 + b s_in) a_c) / det
+    pdev  = p - mean_t p = a_c + g_out = ((1 + b s_in)(a_c + b XM) + b XC) / det
+    pi    = a_c + g_in                 = (a_c + b XM + b (2 + b s_out) XC) / det,
 
-    p^t - mean_t p = a^t - mean_t a + b (Y_in^t + Y_out^t),   mean_t p = mean_t a + b D / T.
+and mean_t p = mean_t a + b D/T at every equilibrium (sum_t y_i^t = 0). Then x_i - xbar_i is
+c_i - pi/mu_i inside and z_i - pdev/delta_i outside, z_i = c_i - b xc_i/delta_i, and eq (1)
+summed over each group, using sum_t pi^t = sum_t y^t = 0, is
 
-With e_i = d_i/T - xbar_i and q_i = e_i + w_i/delta_i (so x_i - xbar_i = q_i - g_G/delta_i),
-eq (1) summed over group G is
+    c_C   = d_C mean p + pdev . Y_in  + sum_C mu_i T c_i^2/2 + s_in ||pi||^2 / 2
+    c_out = d_out mean p + pdev . Y_out + sum_out mu_i ||z_i||^2/2
+            - pdev . sum_out (mu_i z_i/delta_i) + ||pdev||^2/2 sum_out mu_i/delta_i^2.
 
-    c_G = d_G (mean a + b D/T) + sum_t (p^t - mean p) Y_G^t
-          + K_G - sum_t g_G^t P_G^t + H_G/2 sum_t (g_G^t)^2,
-
-    d_G = sum d_i,  K_G = sum_i mu_i/2 ||q_i||^2,  P_G^t = sum_i mu_i q_i^t / delta_i,
-    H_G = sum_i mu_i / delta_i^2          (H_in = s_in and P_in = sum q_i for delta = mu).
-
-So one coalition needs the sums over C of the *in* features (w/mu, q, 1/mu, K, d, Nash cost)
-and the sums over the complement of the *out* features (w/(mu+b), mu q/(mu+b), 1/(mu+b),
-mu/(mu+b)^2, K, d, Nash cost): one row of width W = 4T + 9 (:class:`CoalitionTables`), then
-O(T) elementwise work. The Nash costs need no solve per coalition: they are sums of the
-per-station Nash costs (Corollary 4.5) over each group.
+So a coalition needs the sums over C of the *in* features (xc, 1/mu, mu T c^2/2, d, Nash cost)
+and the sums over the complement of the *out* features (mu xc/delta, mu z/delta, 1/delta,
+mu/delta^2, mu ||z||^2/2, d, Nash cost): one row of width W = 3T + 9
+(:class:`CoalitionTables`), then about 30 T flops. Every sum runs over the members of one
+group, never "total minus coalition", so nothing cancels and an empty group sums to exact
+zeros. The Nash costs need no solve per coalition: they are sums of the per-station Nash costs
+(Corollary 4.5) over each group.
 
 Two ways of forming the sums:
 
-* :func:`group_sums`: masks (B, N) times the feature table (a GEMM, O(N W) per coalition).
-* :func:`subset_sums` + :func:`chunk_costs` / :func:`fold_chunks`: for the 2^L consecutive
-  bitmasks ``high * 2^L + j`` the sums are (sums of the high stations) + (row j of a table of
-  all 2^L subsets of the low stations), O(W) per coalition.
+* :func:`group_sums` / :func:`coalition_costs` / :func:`fold_bitmasks`: masks (B, N) times the
+  feature table (a GEMM, O(N W) per coalition), for arbitrary coalitions.
+* :func:`subset_table` + :func:`chunk_costs` / :func:`fold_chunks`: for the 2^L coalitions
+  ``(high << L) | j`` of a chunk the sums are (sums of the high stations) + (column j of a
+  table of all 2^L subsets of the L low stations), O(W) per coalition: for enumerations.
+
+Speed (``benchmarks/micro_reduced.py``): the loop over t is unrolled so that the whole cost
+stage is one elementwise loop over coalitions, and the folds materialise each group's costs
+(``lax.map``) before the reduction reads them, so that XLA does not recompute the cost loop
+inside every consumer of the reduction.
 
 Conventions. Bitmask bit i set <=> station i in the coalition. Cost columns are
 (all, coalition, outside). The empty coalition (mask 0) is plain Nash: its coalition costs are
@@ -67,17 +77,17 @@ from .metrics import station_costs
 class CoalitionTables(eqx.Module):
     """Per-game precomputation for single-coalition sweeps (O(N T) once per game).
 
-    ``features`` (N, W), W = 4T + 9, has two parts per station i: the *in* part (first
-    ``width_in`` = 2T + 4 columns, summed over the coalition) and the *out* part (last
-    2T + 5 columns, summed over the stations outside it):
+    ``features`` (N, W), W = 3T + 9, has two parts per station i (notation of this module's
+    docstring): the *in* part (first ``width_in`` = T + 4 columns, summed over the coalition)
+    and the *out* part (last 2T + 5 columns, summed over the stations outside it):
 
-        in:  w_i/mu_i (T), q_i (T), 1/mu_i, K_i, d_i, nash_i                  (delta = mu)
-        out: w_i/delta (T), mu_i q_i/delta (T), 1/delta, mu_i/delta^2, K_i, d_i, nash_i
-                                                                                (delta = mu + b)
+        in:  xc_i (T), 1/mu_i, mu_i T c_i^2/2, d_i, nash_i
+        out: mu_i xc_i/delta_i (T), mu_i z_i/delta_i (T), 1/delta_i, mu_i/delta_i^2,
+             mu_i ||z_i||^2/2, d_i, nash_i                             (delta_i = mu_i + b)
 
-    with q_i = d_i/T - xbar_i + w_i/delta, K_i = mu_i/2 ||q_i||^2 and nash_i the station's cost
-    at the Nash equilibrium. ``a_centered`` is a - mean_t a (T,), ``base_price`` is mean_t p =
-    mean_t a + b D / T (the same at every equilibrium), ``nash_total`` the Nash cost of all.
+    with nash_i the station's cost at the Nash equilibrium. ``a_centered`` is a - mean_t a
+    (T,), ``base_price`` is mean_t p = mean_t a + b D / T (the same at every equilibrium),
+    ``nash_total`` the Nash cost of all stations.
     """
 
     features: Float[Array, "N W"]
@@ -90,11 +100,11 @@ class CoalitionTables(eqx.Module):
 
     @property
     def width_in(self) -> int:
-        return 2 * self.n_steps + 4
+        return self.n_steps + 4
 
     @property
     def width(self) -> int:
-        return 4 * self.n_steps + 9
+        return 3 * self.n_steps + 9
 
 
 def coalition_tables(game: ChargingGame) -> CoalitionTables:
@@ -105,7 +115,9 @@ def coalition_tables(game: ChargingGame) -> CoalitionTables:
             f"{tuple(game.b.shape)}. Time-varying b is not reduced: use evjax.equilibrium."
         )
     if game.a.ndim != 1:
-        raise ValueError(f"coalition_tables takes one game, not a batch; a has shape {game.a.shape}")
+        raise ValueError(
+            f"coalition_tables takes one game, not a batch; a has shape {game.a.shape}"
+        )
     return _tables(game)
 
 
@@ -113,22 +125,19 @@ def coalition_tables(game: ChargingGame) -> CoalitionTables:
 def _tables(game: ChargingGame) -> CoalitionTables:
     n, t = game.n_stations, game.n_steps
     mu, b, d = game.mu, game.b, game.d
-    v = mu[:, None] * game.xbar - game.a[None, :]
-    w = v - jnp.mean(v, axis=1, keepdims=True)
-    e = d[:, None] / t - game.xbar
+    mean_xbar = jnp.mean(game.xbar, axis=1)
+    xc = game.xbar - mean_xbar[:, None]
+    c = d / t - mean_xbar
     nash = station_costs(game, equilibrium(game, ()))
-
-    def part(delta, extra_h):
-        q = e + w / delta[:, None]
-        k = 0.5 * mu * jnp.sum(q * q, axis=1)
-        scalars = [1.0 / delta] + ([mu / delta**2] if extra_h else []) + [k, d, nash]
-        return jnp.concatenate(
-            [w / delta[:, None], (mu / delta)[:, None] * q, jnp.stack(scalars, axis=1)], axis=1
-        )
-
-    features = jnp.concatenate([part(mu, False), part(mu + b, True)], axis=1)
+    inside = jnp.concatenate([xc, jnp.stack([1.0 / mu, 0.5 * t * mu * c * c, d, nash], 1)], 1)
+    delta = mu + b
+    z = c[:, None] - (b / delta)[:, None] * xc
+    k_out = 0.5 * mu * jnp.sum(z * z, axis=1)
+    scalars = jnp.stack([1.0 / delta, mu / delta**2, k_out, d, nash], axis=1)
+    ratio = (mu / delta)[:, None]
+    outside = jnp.concatenate([ratio * xc, ratio * z, scalars], axis=1)
     return CoalitionTables(
-        features=features,
+        features=jnp.concatenate([inside, outside], axis=1),
         a_centered=game.a - jnp.mean(game.a),
         b=b,
         base_price=jnp.mean(game.a) + b * jnp.sum(d) / t,
@@ -138,39 +147,74 @@ def _tables(game: ChargingGame) -> CoalitionTables:
     )
 
 
-def _costs_columns(tables: CoalitionTables, s):
-    """The elementwise stage on sums laid out columns-first: s (W, *batch) -> 2 x (3, *batch).
+_UNROLL_MAX_T = 64  # unroll the loop over t up to this many steps; above, a fori_loop
 
-    Batch axes trail so that every operation vectorises over coalitions and the sums over t
-    are sums of rows.
+
+def _group_costs(tables: CoalitionTables, row: Callable[[Any], Array]):
+    """(c_C, c_out, nash_C, nash_out) of a batch of coalitions, each of the batch's shape.
+
+    ``row(k)`` returns feature k of the group sums (module docstring) for the whole batch;
+    k may be traced. The loop over t is unrolled, so that the whole computation is one
+    elementwise loop over the batch with the sums over t as running accumulators: no
+    intermediate of size T x batch exists.
     """
     t, b = tables.n_steps, tables.b
     o = tables.width_in
-    a_in, p_in = s[:t], s[t : 2 * t]
-    s_in, k_in, d_in, n_in = s[2 * t], s[2 * t + 1], s[2 * t + 2], s[2 * t + 3]
-    a_out, p_out = s[o : o + t], s[o + t : o + 2 * t]
-    s_out, h_out, k_out, d_out, n_out = (s[o + 2 * t + j] for j in range(5))
+    s_in, k_in, d_in, n_in = row(t), row(t + 1), row(t + 2), row(t + 3)
+    s_out, h_out, k_out, d_out, n_out = (row(o + 2 * t + j) for j in range(5))
     bs_in, bs_out = b * s_in, b * s_out
-    beta = b / ((1.0 + bs_in) * (1.0 + bs_out) + bs_in)
-    g_out = beta * ((1.0 + bs_in) * a_out + a_in)
-    g_in = beta * (a_out + (2.0 + bs_out) * a_in)
-    y_in = a_in - g_in * s_in
-    y_out = a_out - g_out * s_out
-    a_c = tables.a_centered.reshape((t,) + (1,) * (s.ndim - 1))
-    p_dev = a_c + b * (y_in + y_out)
-    c_in = (
-        d_in * tables.base_price
-        + k_in
-        + jnp.sum(p_dev * y_in - g_in * p_in + (0.5 * s_in) * (g_in * g_in), axis=0)
-    )
-    c_out = (
-        d_out * tables.base_price
-        + k_out
-        + jnp.sum(p_dev * y_out - g_out * p_out + (0.5 * h_out) * (g_out * g_out), axis=0)
-    )
-    cnash = jnp.stack([c_in + c_out, c_in, c_out])
-    nash = jnp.stack([jnp.broadcast_to(tables.nash_total, n_in.shape), n_in, n_out])
+    inv_det = 1.0 / ((1.0 + bs_in) * (1.0 + bs_out) + bs_in)
+    c_pu = inv_det * (1.0 + bs_in)  # pdev = c_pu u + c_px XC,  u = a_c + b XM
+    c_px = inv_det * b
+    c_ix = c_px * (2.0 + bs_out)  # pi = inv_det u + c_ix XC
+    c_yx = inv_det * (1.0 + bs_out)  # Y_in = c_yx XC - c_yu u
+    c_yu = inv_det * s_in
+    c_om = inv_det * (1.0 + 2.0 * bs_in)  # Y_out = c_om XM - c_ox XC - c_oa a_c
+    c_ox = inv_det * bs_out
+    c_oa = inv_det * s_out * (1.0 + bs_in)
+    half_h = 0.5 * h_out
+
+    def step(k, acc):
+        acc_in, acc_pi, acc_out = acc
+        a_c = tables.a_centered[k]
+        xc, xm, pz = row(k), row(o + k), row(o + t + k)
+        u = a_c + b * xm
+        p_dev = c_pu * u + c_px * xc
+        pi = inv_det * u + c_ix * xc
+        y_in = c_yx * xc - c_yu * u
+        y_out = c_om * xm - c_ox * xc - c_oa * a_c
+        return (
+            acc_in + p_dev * y_in,
+            acc_pi + pi * pi,
+            acc_out + p_dev * (y_out - pz + half_h * p_dev),
+        )
+
+    zero = jnp.zeros_like(inv_det)
+    acc = (zero, zero, zero)
+    if t <= _UNROLL_MAX_T:
+        for k in range(t):
+            acc = step(k, acc)
+    else:
+        acc = jax.lax.fori_loop(0, t, step, acc, unroll=8)
+    acc_in, acc_pi, acc_out = acc
+    c_in = d_in * tables.base_price + k_in + acc_in + (0.5 * s_in) * acc_pi
+    c_out = d_out * tables.base_price + k_out + acc_out
+    return c_in, c_out, n_in, n_out
+
+
+def _stack(tables, c_in, c_out, n_in, n_out, axis=0):
+    """(cnash, nash) stacked along ``axis`` in the order (all, coalition, outside)."""
+    cnash = jnp.stack([c_in + c_out, c_in, c_out], axis=axis)
+    nash = jnp.stack([jnp.broadcast_to(tables.nash_total, n_in.shape), n_in, n_out], axis=axis)
     return cnash, nash
+
+
+def _costs_columns(tables: CoalitionTables, s):
+    """(cnash, nash), each (3, *batch), of group sums laid out columns-first, s (W, *batch).
+
+    Rows (all, coalition, outside). The form the sweep engine uses on a subset-sum table.
+    """
+    return _stack(tables, *_group_costs(tables, lambda k: s[k]))
 
 
 def costs_from_sums(
@@ -179,24 +223,37 @@ def costs_from_sums(
     """(C-Nash costs, Nash costs), each (B, 3) with columns (all, coalition, outside).
 
     ``sums`` (B, W) holds per coalition the in part of ``tables.features`` summed over its
-    members and the out part summed over the other stations (:func:`group_sums`). O(T) work
-    per coalition: the formulas of this module's docstring (eq (1), Theorem 4.1).
+    members and the out part summed over the other stations (:func:`group_sums`). About 30 T
+    flops per coalition: the formulas of this module's docstring (eq (1), Theorem 4.1).
     """
     if sums.ndim != 2 or sums.shape[1] != tables.width:
         raise ValueError(f"sums must have shape (B, {tables.width}), got {sums.shape}")
-    cnash, nash = _costs_columns(tables, sums.T)
-    return cnash.T, nash.T
+    sums_t = sums.T
+    return _stack(tables, *_group_costs(tables, lambda k: sums_t[k]), axis=1)
 
 
 def group_sums(tables: CoalitionTables, masks: ArrayLike) -> Float[Array, "B W"]:
     """Feature sums (B, W) of 0/1 ``masks`` (B, N): in part over C, out part over the rest."""
-    masks = jnp.asarray(masks, dtype=tables.features.dtype)
-    if masks.ndim != 2 or masks.shape[1] != tables.n_stations:
-        raise ValueError(f"masks must have shape (B, {tables.n_stations}), got {masks.shape}")
+    masks = _check_masks(tables, masks)
     o = tables.width_in
     return jnp.concatenate(
         [masks @ tables.features[:, :o], (1.0 - masks) @ tables.features[:, o:]], axis=1
     )
+
+
+def _check_masks(tables, masks):
+    masks = jnp.asarray(masks, dtype=tables.features.dtype)
+    if masks.ndim != 2 or masks.shape[1] != tables.n_stations:
+        raise ValueError(f"masks must have shape (B, {tables.n_stations}), got {masks.shape}")
+    return masks
+
+
+def _gemm_group_costs(tables, masks_t):
+    """_group_costs of masks given transposed, (N, B): the sums are formed columns-first."""
+    o = tables.width_in
+    f = tables.features
+    sums_t = jnp.concatenate([f[:, :o].T @ masks_t, f[:, o:].T @ (1.0 - masks_t)], axis=0)
+    return _group_costs(tables, lambda k: sums_t[k])
 
 
 def coalition_costs(
@@ -204,18 +261,16 @@ def coalition_costs(
 ) -> tuple[Float[Array, "B 3"], Float[Array, "B 3"]]:
     """(C-Nash, Nash) group costs (B, 3), columns (all, coalition, outside), of 0/1 ``masks``.
 
-    ``masks`` (B, N): row k is the membership of coalition k (others act alone). The GEMM form:
-    :func:`group_sums` then :func:`costs_from_sums`.
+    ``masks`` (B, N): row k is the membership of coalition k (others act alone). The GEMM form
+    (the same as :func:`costs_from_sums` of :func:`group_sums`, with the sums formed
+    columns-first), O(N W + T) per coalition.
     """
-    masks = jnp.asarray(masks, dtype=tables.features.dtype)
-    if masks.ndim != 2 or masks.shape[1] != tables.n_stations:
-        raise ValueError(f"masks must have shape (B, {tables.n_stations}), got {masks.shape}")
-    return _coalition_costs(tables, masks)
+    return _coalition_costs(tables, _check_masks(tables, masks))
 
 
 @eqx.filter_jit
 def _coalition_costs(tables, masks):
-    return costs_from_sums(tables, group_sums(tables, masks))
+    return _stack(tables, *_gemm_group_costs(tables, masks.T), axis=1)
 
 
 def bit_masks(bits: Int[ArrayLike, " B"], n: int, dtype=None) -> Float[Array, "B n"]:
@@ -232,8 +287,8 @@ def subset_sums(tables: CoalitionTables, low_bits: int) -> Float[Array, "W 2^L"]
     summed over those stations and the out part summed over the other low stations. Add the
     high stations' sums (:func:`high_sums`) to get a whole coalition's sums. Built once per
     game as the product of the 2^L x L bit matrix with the L low rows of the feature table,
-    O(2^L L W) (under 10 ms for L = 14): simpler to compile than doubling
-    (table[j | 2^k] = table[j] + F[k]) and with the same rounding as :func:`group_sums`.
+    O(2^L L W) (milliseconds for L <= 14): simpler to compile than doubling
+    (table[j | 2^k] = table[j] + F[k]), with the rounding of :func:`group_sums`.
     """
     if not 0 <= low_bits <= tables.n_stations:
         raise ValueError(f"low_bits must lie in [0, {tables.n_stations}], got {low_bits}")
@@ -248,6 +303,57 @@ def _subset_sums(tables, low_bits):
     return jnp.concatenate([f[:, :o].T @ m.T, f[:, o:].T @ (1.0 - m).T], axis=0)
 
 
+LANES = 8  # float64 lanes of an AVX-512 register
+
+
+class SubsetTable(eqx.Module):
+    """:func:`subset_sums` laid out for the fast chunk loop, with its columns' subsets.
+
+    ``sums[j // V, :, j % V]`` is the sums (W,) of column j, V = ``lanes`` = min(8, 2^L): the
+    loop over coalitions then reads V coalitions' feature k as one contiguous vector (8
+    float64, one AVX-512 register) and a block's W features lie together in memory.
+    ``codes[j]`` is the subset of the low stations in column j (bit k <=> station k); the
+    identity unless an ``order`` was given to :func:`subset_table`.
+    """
+
+    sums: Float[Array, "blocks W lanes"]
+    codes: Int[Array, " 2^L"]
+    low_bits: int = eqx.field(static=True)
+
+    @property
+    def size(self) -> int:
+        return 2**self.low_bits
+
+
+def subset_table(
+    tables: CoalitionTables, low_bits: int, *, order=None, offset=None
+) -> SubsetTable:
+    """The :class:`SubsetTable` of the ``low_bits`` = L lowest stations of one game.
+
+    ``order`` (optional, a permutation of range(2^L)) puts subset ``order[j]`` in column j,
+    e.g. sorted by popcount so that coalitions of one size are contiguous in every chunk.
+    ``offset`` (optional, (W,)) is added to every column: the constant sums of stations that
+    every enumerated coalition includes (in part) or excludes (out part). For T = 24 keep
+    2^L W float64 within L2 cache: L = 9 to 11.
+    """
+    if not 0 <= low_bits <= tables.n_stations:
+        raise ValueError(f"low_bits must lie in [0, {tables.n_stations}], got {low_bits}")
+    codes = jnp.arange(2**low_bits) if order is None else jnp.asarray(order)
+    if codes.shape != (2**low_bits,):
+        raise ValueError(f"order must have shape ({2**low_bits},), got {codes.shape}")
+    if offset is None:
+        offset = jnp.zeros(tables.width, tables.features.dtype)
+    return _subset_table(tables, low_bits, codes, jnp.asarray(offset))
+
+
+@eqx.filter_jit
+def _subset_table(tables, low_bits, codes, offset):
+    sums = _subset_sums(tables, low_bits)[:, codes] + offset[:, None]  # (W, 2^L)
+    lanes = min(LANES, 2**low_bits)
+    blocked = sums.T.reshape(2**low_bits // lanes, lanes, tables.width).transpose(0, 2, 1)
+    return SubsetTable(sums=blocked, codes=codes, low_bits=low_bits)
+
+
 def high_sums(tables: CoalitionTables, high, low_bits: int) -> Float[Array, " W"]:
     """Sums (W,) over the high stations (index >= L) for the high bits ``high`` (traced ok)."""
     n_high = tables.n_stations - low_bits
@@ -257,51 +363,135 @@ def high_sums(tables: CoalitionTables, high, low_bits: int) -> Float[Array, " W"
     return jnp.concatenate([m @ f[:, :o], (1.0 - m) @ f[:, o:]])
 
 
-def _chunk(tables, low_table, high):
-    low_bits = low_table.shape[1].bit_length() - 1
-    s = low_table + high_sums(tables, high, low_bits)[:, None]
-    return _costs_columns(tables, s)
+def _chunk_group_costs(tables, table: SubsetTable, high):
+    """(c_C, c_out, nash_C, nash_out), each (2^L,), of the bitmasks high * 2^L + j."""
+    hs = high_sums(tables, high, table.low_bits)
+    out = _group_costs(tables, lambda k: table.sums[:, k, :] + hs[k])
+    return tuple(v.reshape(table.size) for v in out)
+
+
+def chunk_bits(table: SubsetTable, highs: Int[ArrayLike, "*G"]) -> Int[Array, "*G 2^L"]:
+    """The bitmasks (high << L) | codes[j] of the chunks ``highs``: shape highs.shape + (2^L,)."""
+    highs = jnp.asarray(highs)
+    return (highs[..., None] << table.low_bits) | table.codes.astype(highs.dtype)
 
 
 def chunk_costs(
-    tables: CoalitionTables, low_table: Float[Array, "W 2^L"], high
+    tables: CoalitionTables, table: SubsetTable, high
 ) -> tuple[Float[Array, "2^L 3"], Float[Array, "2^L 3"]]:
-    """(C-Nash, Nash) group costs (2^L, 3) of the bitmasks ``high * 2^L + j``, j < 2^L.
+    """(C-Nash, Nash) group costs (2^L, 3) of the 2^L coalitions of the chunk ``high``.
 
-    ``low_table`` is ``subset_sums(tables, L)``; ``high`` an integer (traced ok). Columns
-    (all, coalition, outside). For ``high == 0`` row 0 is the empty coalition (see module).
+    ``table`` is ``subset_table(tables, L)``; ``high`` an integer (traced ok). Row j is the
+    bitmask ``(high << L) | table.codes[j]`` (:func:`chunk_bits`); columns (all, coalition,
+    outside). The empty coalition (bitmask 0) follows the module's conventions.
     """
-    return _chunk_rows(tables, low_table, jnp.asarray(high))
+    return _chunk_costs(tables, table, jnp.asarray(high))
 
 
 @eqx.filter_jit
-def _chunk_rows(tables, low_table, high):
-    cnash, nash = _chunk(tables, low_table, high)
-    return cnash.T, nash.T
+def _chunk_costs(tables, table, high):
+    return _stack(tables, *_chunk_group_costs(tables, table, high), axis=1)
 
 
-@eqx.filter_jit
+Reduce = Callable[[Any, Array, Array, Array], Any]
+
+
+def _fold(tables, costs_of, bits_of, xs, reduce, init):
+    """Scan over the leading axis of ``xs`` (groups), ``lax.map`` within a group.
+
+    The costs of a group are computed inside ``lax.map`` (a loop), so they are materialised
+    once, (G, B) per group, before ``reduce`` reads them: XLA cannot fuse (and so recompute)
+    the cost loop into each consumer of the reduction.
+    """
+
+    def step(carry, x):
+        cnash, nash = _stack(tables, *jax.lax.map(costs_of, x))
+        return reduce(carry, bits_of(x), cnash, nash), None
+
+    carry, _ = jax.lax.scan(step, init, xs)
+    return carry
+
+
+def _grouped(name, xs, group):
+    xs = jnp.asarray(xs)
+    if group < 1 or xs.shape[0] % group:
+        raise ValueError(
+            f"{name} must have a leading length that is a multiple of group = {group}, "
+            f"got shape {xs.shape}"
+        )
+    return xs.reshape(xs.shape[0] // group, group, *xs.shape[1:])
+
+
 def fold_chunks(
     tables: CoalitionTables,
-    low_table: Float[Array, "W 2^L"],
-    highs: Int[Array, " H"],
-    reduce: Callable[[Any, Any, Array, Array], Any],
+    table: SubsetTable,
+    highs: Int[ArrayLike, " H"],
+    reduce: Reduce,
     init: Any,
+    *,
+    group: int = 8,
 ) -> Any:
-    """Fold ``reduce`` over the chunks of ``highs``: H * 2^L coalitions in one compiled call.
+    """Fold ``reduce`` over the H * 2^L coalitions of the chunks ``highs``, in one compiled call.
 
-    ``reduce(carry, high, cnash, nash) -> carry`` gets the chunk's costs columns-first,
-    cnash and nash of shape (3, 2^L) (rows all, coalition, outside; column j is the bitmask
-    ``high * 2^L + j``). It must be jit-traceable; ``init`` is the initial carry. Nothing of
-    size larger than one chunk is ever materialised.
+    Chunk h holds the bitmasks (h << L) | codes[j], j < 2^L (``table = subset_table(tables,
+    L)``).
+    Chunks are taken ``group`` at a time (H must be a multiple of it), and
+
+        carry = reduce(carry, bits, cnash, nash)
+
+    is called once per group with ``bits`` (group, 2^L) the bitmasks (:func:`chunk_bits`) and
+    ``cnash``, ``nash`` (3, group, 2^L) the group costs (rows all, coalition, outside). It must
+    be jit-traceable; ``init`` is the initial carry. Memory is O(group * 2^L), whatever H.
+    The empty coalition (bitmask 0) and the grand coalition follow the module's conventions.
     """
+    highs = _grouped("highs", highs, group)
+    return _fold_chunks(tables, table, highs, reduce, init)
 
-    def step(carry, high):
-        cnash, nash = _chunk(tables, low_table, high)
-        return reduce(carry, high, cnash, nash), None
 
-    carry, _ = jax.lax.scan(step, init, highs)
-    return carry
+@eqx.filter_jit
+def _fold_chunks(tables, table, highs, reduce, init):
+    return _fold(
+        tables,
+        lambda h: _chunk_group_costs(tables, table, h),
+        lambda hg: chunk_bits(table, hg),
+        highs,
+        reduce,
+        init,
+    )
+
+
+def fold_bitmasks(
+    tables: CoalitionTables,
+    bits: Int[ArrayLike, "K B"],
+    reduce: Reduce,
+    init: Any,
+    *,
+    group: int = 1,
+) -> Any:
+    """Fold ``reduce`` over arbitrary coalitions given as bitmasks (the GEMM form).
+
+    ``bits`` (K, B): K batches of B bitmasks (bit i <=> station i), e.g. the coalitions of one
+    size. Batches are taken ``group`` at a time (K must be a multiple of it) and
+    ``reduce(carry, bits, cnash, nash)`` gets ``bits`` (group, B) and costs (3, group, B),
+    as in :func:`fold_chunks`. O(N W + T) per coalition: prefer :func:`fold_chunks` for
+    consecutive bitmasks.
+    """
+    bits = jnp.asarray(bits)
+    if bits.ndim != 2:
+        raise ValueError(f"bits must have shape (K, B), got {bits.shape}")
+    return _fold_bitmasks(tables, _grouped("bits", bits, group), reduce, init)
+
+
+@eqx.filter_jit
+def _fold_bitmasks(tables, bits, reduce, init):
+    n = tables.n_stations
+    dtype = tables.features.dtype
+
+    def costs_of(b):
+        masks_t = ((b[None, :] >> jnp.arange(n, dtype=b.dtype)[:, None]) & 1).astype(dtype)
+        return _gemm_group_costs(tables, masks_t)
+
+    return _fold(tables, costs_of, lambda x: x, bits, reduce, init)
 
 
 def ratios_from_costs(cnash, nash, fill=jnp.nan):

@@ -216,6 +216,7 @@ def _block(free_tables, offset, low_table, low_codes, edges, first_high, static:
 
     def step(summary, high):
         bits, _, ratios = _chunk(free_tables, offset, low_table, high, static)
+        ratios = jax.lax.optimization_barrier(ratios)  # evaluate once, not per consumer
         class_size = jnp.arange(low + 1) + jnp.sum(bits).astype(jnp.int32) + len(static.include)
         summary = fold_classes(summary, (high << low) + low_codes, ratios, bounds, class_size,
                                size_ok[class_size], edges=edges, tol=static.tol)
