@@ -25,12 +25,14 @@ from ..charging.coalitions import coalition_lists
 from ..charging.game import ChargingGame
 from ..charging.reduced import (
     CoalitionTables,
-    _costs_columns,
+    chunk_bits,
+    chunk_costs,
     coalition_tables,
+    fold_chunks,
     ratios_from_costs,
-    subset_sums,
+    subset_table,
 )
-from .summary import Summary, empty_summary, fold_classes, from_numpy, merge
+from .summary import Summary, empty_summary, fold_chunk, from_numpy, merge
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
@@ -129,7 +131,7 @@ def make_plan(
     size_tuple = parse_sizes(sizes, n)
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
-    low = min(len(free), 12) if low_bits is None else low_bits
+    low = min(len(free), 9) if low_bits is None else low_bits
     if not 0 <= low <= len(free):
         raise ValueError(f"low_bits must lie in [0, {len(free)}], got {low}")
     steps = max(1, min(block_size >> low, (1 << len(free)) >> low))
@@ -185,47 +187,27 @@ def _restricted_tables(tables: CoalitionTables, plan: SweepPlan):
     return free_tables, offset
 
 
-def _popcount(x: np.ndarray) -> np.ndarray:
-    return np.array([bin(int(v)).count("1") for v in x], dtype=np.int64)
-
-
-def _chunk(free_tables, offset, low_table, high, static: SweepPlan):
-    """The chunk of 2^L coalitions with high bits ``high``: (high bits as floats, C-Nash
-    costs (3, 2^L), ratios (3, 2^L)) with rows all, coalition, outside."""
-    low = static.low_bits
-    f = free_tables.features
-    o = free_tables.width_in
-    n_high = len(static.free) - low
-    bits = ((high >> jnp.arange(n_high, dtype=jnp.int64)) & 1).astype(f.dtype)
-    hs = jnp.concatenate([bits @ f[low:, :o], (1.0 - bits) @ f[low:, o:]])
-    cnash, nash = _costs_columns(free_tables, low_table + (hs + offset)[:, None])
-    return bits, cnash, ratios_from_costs(cnash, nash)
-
-
 @eqx.filter_jit
-def _block(free_tables, offset, low_table, low_codes, edges, first_high, static: SweepPlan):
-    """Fold ``steps`` chunks starting at high index ``first_high`` into a Summary.
+def _block(free_tables, table, edges, first_high, static: SweepPlan):
+    """Fold ``steps`` chunks of 2^L coalitions, from high index ``first_high``, into a Summary.
 
-    ``low_table`` holds the subset sums of the low free stations with its columns sorted by
-    popcount (``low_codes`` maps columns back to subsets), so every chunk splits into L + 1
-    size classes of static extent.
+    The costs come from :func:`evjax.charging.reduced.fold_chunks`, which evaluates a group of
+    chunks before handing them to the reduction, so XLA never recomputes the O(T) cost loop
+    inside each statistic that reads it.
     """
-    low = static.low_bits
     size_ok = jnp.zeros(static.n_stations + 1, bool).at[jnp.asarray(static.sizes)].set(True)
-    bounds = tuple(int(v) for v in np.cumsum([0] + [math.comb(low, c) for c in range(low + 1)]))
+    n_include = len(static.include)
 
-    def step(summary, high):
-        bits, _, ratios = _chunk(free_tables, offset, low_table, high, static)
-        ratios = jax.lax.optimization_barrier(ratios)  # evaluate once, not per consumer
-        class_size = jnp.arange(low + 1) + jnp.sum(bits).astype(jnp.int32) + len(static.include)
-        summary = fold_classes(summary, (high << low) + low_codes, ratios, bounds, class_size,
-                               size_ok[class_size], edges=edges, tol=static.tol)
-        return summary, None
+    def reduce(summary, bits, cnash, nash):
+        codes = bits.reshape(-1)
+        sizes = jax.lax.population_count(codes).astype(jnp.int32) + n_include
+        ratios = ratios_from_costs(cnash, nash).reshape(3, -1)
+        return fold_chunk(summary, codes, sizes, ratios, size_ok[sizes], edges=edges,
+                          tol=static.tol)
 
     init = empty_summary(static.n_stations, edges.shape[0] - 1, static.top_k)
     highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
-    summary, _ = jax.lax.scan(step, init, highs)
-    return summary
+    return fold_chunks(free_tables, table, highs, reduce, init, group=min(8, static.steps))
 
 
 class BlockRunner:
@@ -234,13 +216,10 @@ class BlockRunner:
     def __init__(self, game: ChargingGame, plan: SweepPlan, device=None):
         if not jax.config.jax_enable_x64:
             raise ValueError("sweeps need float64 and int64: enable jax_enable_x64 first")
-        tables = coalition_tables(game)
-        free_tables, offset = _restricted_tables(tables, plan)
-        low = plan.low_bits
-        order = np.argsort(_popcount(np.arange(1 << low)), kind="stable")
-        low_table = subset_sums(free_tables, low)[:, jnp.asarray(order)]
+        free_tables, offset = _restricted_tables(coalition_tables(game), plan)
+        table = subset_table(free_tables, plan.low_bits, offset=offset)
         edges = jnp.asarray(plan.edges, free_tables.features.dtype)
-        args = (free_tables, offset, low_table, jnp.asarray(order, jnp.int64), edges)
+        args = (free_tables, table, edges)
         self.args = jax.device_put(args, device) if device is not None else args
         self.static = dataclasses.replace(plan, edges=())
         self.plan = plan
@@ -285,13 +264,12 @@ def estimate_seconds(runner: BlockRunner, n_blocks: int, n_devices: int) -> floa
 
 
 @eqx.filter_jit
-def _block_rows(free_tables, offset, low_table, low_codes, first_high, static: SweepPlan):
+def _block_rows(free_tables, table, first_high, static: SweepPlan):
     """Every coalition of a block: compact codes (R,), C-Nash costs and ratios (R, 3)."""
-    low = static.low_bits
 
     def step(_, high):
-        _, cnash, ratios = _chunk(free_tables, offset, low_table, high, static)
-        return None, ((high << low) + low_codes, cnash.T, ratios.T)
+        cnash, nash = chunk_costs(free_tables, table, high)
+        return None, (chunk_bits(table, high), cnash, ratios_from_costs(cnash, nash))
 
     highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
     _, (codes, costs, ratios) = jax.lax.scan(step, None, highs)
@@ -306,10 +284,10 @@ def block_rows(runner: BlockRunner, block: int) -> dict[str, np.ndarray]:
     ``ratio_coalition``, ``ratio_outside`` (Nash / C-Nash; NaN where undefined).
     """
     plan = runner.plan
-    free_tables, offset, low_table, low_codes, _ = runner.args
+    free_tables, table, _ = runner.args
     first = jnp.asarray(block * plan.steps, jnp.int64)
     codes, costs, ratios = (np.asarray(v) for v in _block_rows(
-        free_tables, offset, low_table, low_codes, first, runner.static))
+        free_tables, table, first, runner.static))
     members = np.full(codes.shape, sum(1 << i for i in plan.include), dtype=np.int64)
     for p, station in enumerate(plan.free):
         members |= ((codes >> p) & 1) << station

@@ -77,54 +77,58 @@ def _best(values, codes, k, largest: bool):
     return jnp.take_along_axis(values, order, -1), jnp.take_along_axis(codes, order, -1)
 
 
-def fold_classes(
+def fold_chunk(
     summary: Summary,
     codes: Int[Array, " B"],
+    sizes: Int[Array, " B"],
     ratios: Float[Array, "G B"],
-    bounds: tuple[int, ...],
-    class_size: Int[Array, " C"],
-    class_ok: Bool[Array, " C"],
+    valid: Bool[Array, " B"],
     *,
     edges: Float[Array, " E"],
     tol: float,
 ) -> Summary:
-    """``summary`` updated with one chunk whose coalitions come in size classes.
+    """``summary`` updated with one chunk of coalitions (jit-traceable, O(B) work).
 
-    Columns ``bounds[c]:bounds[c + 1]`` of ``ratios`` (rows all, coalition, outside) all hold
-    coalitions of size ``class_size[c]``, to be counted when ``class_ok[c]`` (the sweep's
-    size filter). Per-size statistics are then reductions over static slices (no scatter),
-    which keeps the reduction cheap next to the O(T) cost evaluation. The top and bottom
-    lists are re-sorted only when the chunk holds a value that beats their k-th entry (a
-    ``lax.cond``): after the first chunks almost none does, keeping sorts off the hot path.
+    ``ratios`` rows are (all, coalition, outside); ``valid`` masks out coalitions the sweep
+    does not count (the empty one, other sizes). Per-size statistics are segment reductions
+    on the sizes. The top and bottom lists are re-sorted only when the chunk holds a value
+    that beats their k-th entry (a ``lax.cond``): after the first chunks almost none does,
+    which keeps sorting (slow on CPU) off the hot path.
     """
     itype = summary.n_evaluated.dtype
-    n_classes = len(bounds) - 1
-    ok_cols = jnp.concatenate([
-        jnp.broadcast_to(class_ok[c], (bounds[c + 1] - bounds[c],)) for c in range(n_classes)
-    ])
-    defined = ok_cols[None, :] & jnp.isfinite(ratios)  # (G, B)
+    defined = valid[None, :] & jnp.isfinite(ratios)  # (G, B)
     hi = jnp.where(defined, ratios, -jnp.inf)
     lo = jnp.where(defined, ratios, jnp.inf)
     zero = jnp.where(defined, ratios, 0.0)
-    size_count, size_sum = summary.size_count, summary.size_sum
-    size_min, size_max = summary.size_min, summary.size_max
-    for c in range(n_classes):
-        sl = slice(bounds[c], bounds[c + 1])
-        k = class_size[c]
-        size_count = size_count.at[k].add(jnp.sum(defined[:, sl], axis=1).astype(itype))
-        size_sum = size_sum.at[k].add(jnp.sum(zero[:, sl], axis=1))
-        size_min = size_min.at[k].min(jnp.min(lo[:, sl], axis=1))
-        size_max = size_max.at[k].max(jnp.max(hi[:, sl], axis=1))
+    s = summary.size_count.shape[0]
+    per_size = lambda op, x: jax.vmap(  # noqa: E731
+        lambda row: op(row, sizes, num_segments=s), out_axes=1)(x)
     bins = edges.shape[0] - 1
-    which = jnp.searchsorted(edges, zero, side="right")  # 0: underflow, bins + 1: overflow
+    # Uniform edges: the bin is arithmetic, 0 for underflow and bins + 1 for overflow.
+    width = (edges[-1] - edges[0]) / bins
+    which = jnp.clip(jnp.floor((zero - edges[0]) / width).astype(jnp.int32) + 1, 0, bins + 1)
     which = jnp.where(defined, which + (bins + 2) * jnp.arange(3)[:, None], 3 * (bins + 2))
     hist = jnp.bincount(which.reshape(-1), length=3 * (bins + 3))[: 3 * (bins + 2)]
     codes_g = jnp.broadcast_to(codes.astype(itype), hi.shape)
     k = summary.top_value.shape[1]
 
+    def candidates(values):
+        """The k largest entries per row (ties: lowest index), via maxima of 64-blocks.
+
+        The k largest values lie in the k blocks with the largest maxima, so one top_k over
+        B/64 maxima and one over 64k entries replace a top_k (a sort on CPU) over all B.
+        """
+        width = 64 if values.shape[1] % 64 == 0 else 1
+        blocks = values.reshape(values.shape[0], -1, width)
+        kb = min(k, blocks.shape[1])
+        _, top_blocks = jax.lax.top_k(jnp.max(blocks, axis=2), kb)
+        top_blocks = jnp.sort(top_blocks, axis=1)  # keep index order for ties
+        idx = (top_blocks[:, :, None] * width + jnp.arange(width)).reshape(values.shape[0], -1)
+        _, pick = jax.lax.top_k(jnp.take_along_axis(values, idx, 1), min(k, idx.shape[1]))
+        return jnp.take_along_axis(idx, pick, 1)
+
     def better(values, current_v, current_c, largest):
-        kk = min(k, values.shape[1])
-        _, idx = jax.lax.top_k(values if largest else -values, kk)
+        idx = candidates(values if largest else -values)
         v = jnp.take_along_axis(values, idx, 1)
         c = jnp.where(jnp.isfinite(v), jnp.take_along_axis(codes_g, idx, 1), NO_CODE)
         return _best(jnp.concatenate([current_v, v], 1),
@@ -141,14 +145,13 @@ def fold_classes(
         lambda: (summary.bottom_value, summary.bottom_code),
     )
     return Summary(
-        n_evaluated=summary.n_evaluated + jnp.sum(jnp.where(class_ok, jnp.diff(
-            jnp.asarray(bounds)), 0)).astype(itype),
+        n_evaluated=summary.n_evaluated + jnp.sum(valid).astype(itype),
         above_one=summary.above_one + jnp.sum(defined & (ratios > 1.0 + tol), axis=1).astype(itype),
         below_one=summary.below_one + jnp.sum(defined & (ratios < 1.0 - tol), axis=1).astype(itype),
-        size_count=size_count,
-        size_sum=size_sum,
-        size_min=size_min,
-        size_max=size_max,
+        size_count=summary.size_count + per_size(jax.ops.segment_sum, defined.astype(itype)),
+        size_sum=summary.size_sum + per_size(jax.ops.segment_sum, zero),
+        size_min=jnp.minimum(summary.size_min, per_size(jax.ops.segment_min, lo)),
+        size_max=jnp.maximum(summary.size_max, per_size(jax.ops.segment_max, hi)),
         hist=summary.hist + hist.reshape(3, bins + 2).astype(itype),
         top_value=top[0],
         top_code=top[1],
