@@ -235,14 +235,14 @@ def _argmax_passes(vals):
     return jnp.stack(out, 1)
 
 
-def _topk_argmax_reduce(carry, bits, cnash, nash):
+def _topk_blocks_reduce(carry, bits, cnash, nash):
     stats, top = carry
     stats = _segstats_reduce(stats, bits, cnash, nash)
     return stats, _merge_top_blocks(top, _ratios(cnash, nash).reshape(3, -1), bits)
 
 
 def _topk_guarded_reduce(carry, bits, cnash, nash):
-    """As ``_topk_argmax_reduce``, the merge skipped (``lax.cond``) when nothing beats the k-th."""
+    """As ``_topk_blocks_reduce``, the merge skipped (``lax.cond``) when nothing beats the k-th."""
     stats, top = carry
     stats = _segstats_reduce(stats, bits, cnash, nash)
     r = _ratios(cnash, nash).reshape(3, -1)
@@ -408,7 +408,7 @@ def bench_n(n, args, mesh):
         ("per-size sum/min/max (sorted)", sorted_table, _sorted_reduce_for(low), _sorted_init),
         ("per-size sum/min/max (segment)", natural, _segstats_reduce, _segstats_init),
         ("per-size stats + top-10 (top_k)", natural, _topk_reduce, _topk_init),
-        ("per-size stats + top-10 (blocks)", natural, _topk_argmax_reduce, _topk_init),
+        ("per-size stats + top-10 (blocks)", natural, _topk_blocks_reduce, _topk_init),
         ("per-size stats + top-10 (guarded blocks)", natural, _topk_guarded_reduce, _topk_init),
     ]
     for label, table, red, init in variants:
