@@ -335,3 +335,18 @@ def rel_error(value, reference) -> float:
     if scale == 0.0:
         raise AssertionError("relative error against a zero reference")
     return float(np.linalg.norm(value - reference) / scale)
+
+
+def constant_b_arrays(rng: np.random.Generator, n: int, t: int, *, wide: bool):
+    """(a, b, mu, d, xbar) of a random game with scalar b; ``wide`` spans several decades."""
+    if wide:
+        mu = 10.0 ** rng.uniform(-2, 2, n)
+        b = 10.0 ** rng.uniform(-2, 2)
+        d = 10.0 ** rng.uniform(-1, 2, n)
+    else:
+        mu = rng.uniform(0.5, 2.0, n)
+        b = rng.uniform(0.2, 2.0)
+        d = rng.uniform(1.0, 5.0, n)
+    a = rng.uniform(0.5, 3.0, t) * 10.0 ** rng.uniform(-1, 1)
+    xbar = d[:, None] * rng.dirichlet(np.ones(t), n) * rng.uniform(0.5, 1.5, (n, 1))
+    return a, b, mu, d, xbar

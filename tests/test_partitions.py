@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import evjax  # noqa: E402
+import helpers  # noqa: E402
 from evjax.charging import structures as P  # noqa: E402
 
 RTOL = 1e-10
@@ -17,18 +18,8 @@ BELL = [1, 1, 2, 5, 15, 52, 203, 877, 4140, 21147, 115975, 678570, 4213597]
 
 
 def random_game(rng, n, t, *, wide=False):
-    """A game with constant b; ``wide`` spans several decades in mu, b and d."""
-    if wide:
-        mu = 10.0 ** rng.uniform(-2, 2, n)
-        b = 10.0 ** rng.uniform(-2, 2)
-        d = 10.0 ** rng.uniform(-1, 2, n)
-    else:
-        mu = rng.uniform(0.5, 2.0, n)
-        b = rng.uniform(0.2, 2.0)
-        d = rng.uniform(1.0, 5.0, n)
-    a = rng.uniform(0.5, 3.0, t) * 10.0 ** rng.uniform(-1, 1)
-    xbar = d[:, None] * rng.dirichlet(np.ones(t), n) * rng.uniform(0.5, 1.5, (n, 1))
-    return evjax.ChargingGame(a, b, mu, d, xbar)
+    """A game with constant b (``helpers.constant_b_arrays``)."""
+    return evjax.ChargingGame(*helpers.constant_b_arrays(rng, n, t, wide=wide))
 
 
 def set_partitions(items):

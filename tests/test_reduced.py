@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import evjax  # noqa: E402
+import helpers  # noqa: E402
 from evjax.charging import reduced  # noqa: E402
 
 RTOL = 1e-10
@@ -22,18 +23,8 @@ GAMES_PER_SHAPE = 6
 
 
 def random_game(rng, n, t, *, wide=True):
-    """A game with constant b; ``wide`` spans several decades in mu, b, d and a."""
-    if wide:
-        mu = 10.0 ** rng.uniform(-2, 2, n)
-        b = 10.0 ** rng.uniform(-2, 2)
-        d = 10.0 ** rng.uniform(-1, 2, n)
-    else:
-        mu = rng.uniform(0.5, 2.0, n)
-        b = rng.uniform(0.2, 2.0)
-        d = rng.uniform(1.0, 5.0, n)
-    a = rng.uniform(0.5, 3.0, t) * 10.0 ** rng.uniform(-1, 1)
-    xbar = d[:, None] * rng.dirichlet(np.ones(t), n) * rng.uniform(0.5, 1.5, (n, 1))
-    return evjax.ChargingGame(a, b, mu, d, xbar)
+    """A game with constant b (``helpers.constant_b_arrays``)."""
+    return evjax.ChargingGame(*helpers.constant_b_arrays(rng, n, t, wide=wide))
 
 
 @functools.lru_cache(maxsize=None)
