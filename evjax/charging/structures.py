@@ -128,7 +128,7 @@ def partition_tables(game: ChargingGame) -> PartitionTables:
     """The :class:`PartitionTables` of one game with scalar b and N <= 12 (``ValueError`` else)."""
     if game.a.ndim != 1:
         raise ValueError(f"partitions takes one game, not a batch; a has shape {game.a.shape}")
-    n, t = game.n_stations, game.n_steps
+    n = game.n_stations
     if n > MAX_STATIONS:
         raise ValueError(
             f"partitions enumerates all Bell({n}) = {bell_number(n):,} coalition structures; "

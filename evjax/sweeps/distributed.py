@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import jax
 import numpy as np
 
-from .summary import Summary, empty_summary, from_numpy, merge, to_numpy
+from .summary import Summary, empty_summary, merge_fields, to_numpy
 
 _NO_BLOCK = -1
 
@@ -65,11 +65,6 @@ def evaluate_blocks(runners, blocks: Sequence[int], ahead: int | None = None) ->
     finally:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _fold(total: Summary, fields: dict[str, np.ndarray], device) -> Summary:
-    """``merge(total, partial)`` on the host CPU, as ``engine.run_blocks`` folds."""
-    return merge(total, jax.device_put(from_numpy(fields), device))
 
 
 def _layout(template: dict[str, np.ndarray]) -> list[tuple[str, tuple, np.dtype, int]]:
@@ -186,7 +181,7 @@ def run_blocks_multiprocess(
                     parts[b] = fields
             while order and order[0] in parts:  # fold every block now complete, in order
                 b = order.popleft()
-                total = _fold(total, parts.pop(b), cpu)
+                total = merge_fields(total, parts.pop(b), cpu)
                 if on_block is not None:
                     on_block(b, total)
     finally:

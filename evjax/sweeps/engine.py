@@ -32,7 +32,7 @@ from ..charging.reduced import (
     ratios_from_costs,
     subset_table,
 )
-from .summary import Summary, empty_summary, fold_chunk, from_numpy, merge
+from .summary import Summary, empty_summary, fold_chunk, merge_fields
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
@@ -249,7 +249,7 @@ def run_blocks(
         plan.n_stations, len(plan.edges) - 1, plan.top_k)
     total = jax.device_put(total, host)
     for b, fields in evaluate_blocks(runners, blocks):
-        total = merge(total, jax.device_put(from_numpy(fields), host))
+        total = merge_fields(total, fields, host)
         if on_block is not None:
             on_block(b, total)
     return total

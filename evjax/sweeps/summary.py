@@ -188,6 +188,15 @@ def merge(a: Summary, b: Summary) -> Summary:
     )
 
 
+def merge_fields(total: Summary, fields: dict[str, np.ndarray], device) -> Summary:
+    """``merge(total, partial)`` with the partial given as numpy fields, on ``device``.
+
+    Every way of running a sweep (one device, several, several processes) folds its blocks'
+    partials through this, in block order, so they all give the same result.
+    """
+    return merge(total, jax.device_put(from_numpy(fields), device))
+
+
 def to_numpy(summary: Summary) -> dict[str, np.ndarray]:
     """The summary's fields as numpy arrays (for checkpoints)."""
     return {name: np.asarray(getattr(summary, name)) for name in Summary.__annotations__}
