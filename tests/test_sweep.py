@@ -60,8 +60,13 @@ def check_against(result, game, coalitions, tol=1e-9, k=4):
             np.testing.assert_allclose(row["min"][g], r.min(), rtol=1e-10)
             np.testing.assert_allclose(row["max"][g], r.max(), rtol=1e-10)
     assert sorted(row["size"] for row in result.by_size) == sorted(set(sizes.tolist()))
-    counts = result.histogram["counts"]
-    assert sum(counts["coalition"]) == np.isfinite(ratios[:, 1]).sum()
+    edges = np.asarray(result.histogram["edges"])
+    for g, name in enumerate(("all", "coalition", "outside")):
+        r = ratios[:, g]
+        r = r[np.isfinite(r)]
+        inner, _ = np.histogram(r[(r >= edges[0]) & (r < edges[-1])], bins=edges)
+        expected = [int(np.sum(r < edges[0])), *inner.tolist(), int(np.sum(r >= edges[-1]))]
+        assert result.histogram["counts"][name] == expected
 
 
 def all_coalitions(n, sizes=None, include=(), exclude=()):
@@ -115,3 +120,19 @@ def test_bad_options_are_refused():
     tv = evjax.ChargingGame(game.a, jnp.ones(4), game.mu, game.d, game.xbar)
     with pytest.raises(ValueError, match="scalar b"):
         sweep(tv)
+
+
+def test_best_lists_break_ties_by_code_like_a_lexsort():
+    from evjax.sweeps.summary import NO_CODE, _best
+
+    rng = np.random.default_rng(3)
+    for largest in (True, False):
+        values = rng.integers(0, 4, (3, 40)).astype(float)  # many ties
+        codes = np.stack([rng.permutation(40) for _ in range(3)]).astype(np.int64)
+        values[0, :36] = -np.inf if largest else np.inf  # fill entries: fewer than k left
+        codes[0, :36] = NO_CODE
+        v, c = (np.asarray(x) for x in _best(jnp.asarray(values), jnp.asarray(codes), 7, largest))
+        for g in range(3):
+            order = np.lexsort((codes[g], -values[g] if largest else values[g]))[:7]
+            np.testing.assert_array_equal(v[g], values[g, order])
+            np.testing.assert_array_equal(c[g], codes[g, order])

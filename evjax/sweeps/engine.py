@@ -32,9 +32,12 @@ from ..charging.reduced import (
     ratios_from_costs,
     subset_table,
 )
-from .summary import Summary, empty_summary, fold_chunk, merge_fields
+from .summary import Summary, empty_summary, fold_chunks as fold_summary, merge_fields
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
+
+
+MIN_BLOCKS = 16  # split an enumeration into at least this many blocks where it can
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,10 @@ def make_plan(
     low = min(len(free), 9) if low_bits is None else low_bits
     if not 0 <= low <= len(free):
         raise ValueError(f"low_bits must lie in [0, {len(free)}], got {low}")
-    steps = max(1, min(block_size >> low, (1 << len(free)) >> low))
+    chunks = (1 << len(free)) >> low
+    # At least MIN_BLOCKS blocks where chunks allow (groups of 8 chunks), so that every worker
+    # (one per core or device) gets some: the plan, and so the result, does not depend on them.
+    steps = max(1, min(block_size >> low, max(8, chunks // MIN_BLOCKS), chunks))
     edge_tuple = tuple(float(e) for e in edges) if edges is not None else None
     plan = SweepPlan(n, free, tuple(sorted(inc)), tuple(sorted(exc)), size_tuple, low, steps,
                      edge_tuple or (), top_k, tol)
@@ -199,11 +205,10 @@ def _block(free_tables, table, edges, first_high, static: SweepPlan):
     n_include = len(static.include)
 
     def reduce(summary, bits, cnash, nash):
-        codes = bits.reshape(-1)
-        sizes = jax.lax.population_count(codes).astype(jnp.int32) + n_include
-        ratios = ratios_from_costs(cnash, nash).reshape(3, -1)
-        return fold_chunk(summary, codes, sizes, ratios, size_ok[sizes], edges=edges,
-                          tol=static.tol)
+        # Column 0 of every chunk is the empty low subset: bits[:, 0] is the chunk's high part.
+        base = jax.lax.population_count(bits[:, 0]).astype(jnp.int32) + n_include
+        return fold_summary(summary, bits, ratios_from_costs(cnash, nash), base, size_ok,
+                            edges=edges, tol=static.tol)
 
     init = empty_summary(static.n_stations, edges.shape[0] - 1, static.top_k)
     highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)

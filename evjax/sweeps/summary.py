@@ -12,6 +12,7 @@ outside ratio) is NaN and counts nowhere.
 
 from __future__ import annotations
 
+import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -70,88 +71,144 @@ def empty_summary(n_stations: int, bins: int, top_k: int) -> Summary:
     )
 
 
+def _select(key, codes, k):
+    """The k largest ``key`` per row with their ``codes``, ties to the lowest code: (G, n) -> (G, k).
+
+    k passes of a row maximum (no sort: XLA's CPU sort is slow). Each pass takes the largest
+    key, then the lowest code among entries with that key, and removes that entry (key -inf,
+    code ``NO_CODE``); an exhausted row yields (-inf, ``NO_CODE``). Codes other than
+    ``NO_CODE`` must be unique within a row, as coalitions are.
+    """
+    picked_key, picked_code = [], []
+    for _ in range(k):
+        m = jnp.max(key, axis=1, keepdims=True)
+        c = jnp.min(jnp.where(key == m, codes, NO_CODE), axis=1, keepdims=True)
+        picked_key.append(m)
+        picked_code.append(c)
+        taken = (key == m) & (codes == c)
+        key = jnp.where(taken, -jnp.inf, key)
+        codes = jnp.where(taken, NO_CODE, codes)
+    return jnp.concatenate(picked_key, 1), jnp.concatenate(picked_code, 1)
+
+
 def _best(values, codes, k, largest: bool):
-    """The k best (value, code) pairs per row, by value then code: (G, n) -> (G, k)."""
-    key = -values if largest else values
-    order = jnp.lexsort((codes, key), axis=-1)[:, :k]
-    return jnp.take_along_axis(values, order, -1), jnp.take_along_axis(codes, order, -1)
+    """The k best (value, code) pairs per row, by value (largest or smallest first) then code.
+
+    Entries with an infinite value of the wrong sign (fill) come last."""
+    key, code = _select(values if largest else -values, codes, k)
+    return (key if largest else -key), code
 
 
-def fold_chunk(
+def fold_chunks(
     summary: Summary,
-    codes: Int[Array, " B"],
-    sizes: Int[Array, " B"],
-    ratios: Float[Array, "G B"],
-    valid: Bool[Array, " B"],
+    codes: Int[Array, "C B"],
+    ratios: Float[Array, "G C B"],
+    base: Int[Array, " C"],
+    size_ok: Bool[Array, " S"],
     *,
     edges: Float[Array, " E"],
     tol: float,
 ) -> Summary:
-    """``summary`` updated with one chunk of coalitions (jit-traceable, O(B) work).
+    """``summary`` updated with C chunks of B = 2^L coalitions each (jit-traceable, O(C B)).
 
-    ``ratios`` rows are (all, coalition, outside); ``valid`` masks out coalitions the sweep
-    does not count (the empty one, other sizes). Per-size statistics are segment reductions
-    on the sizes. The top and bottom lists are re-sorted only when the chunk holds a value
-    that beats their k-th entry (a ``lax.cond``): after the first chunks almost none does,
-    which keeps sorting (slow on CPU) off the hot path.
+    Chunk c holds the coalitions whose bit codes are ``codes[c]``: a fixed part of size
+    ``base[c]`` plus the subsets j < 2^L of L further stations, in the order of j, so that
+    coalition (c, j) has size base[c] + popcount(j). ``ratios`` rows are (all, coalition,
+    outside); ``size_ok[s]`` says whether the sweep counts coalitions of size s.
+
+    Per-size statistics are segment reductions on the sizes, except the counts, which follow
+    from the binomial structure of a chunk (only non-finite ratios, such as the grand
+    coalition's outside ratio, are looked up, under a ``lax.cond`` that rarely fires). The top
+    and bottom lists are re-sorted only when a per-size maximum or minimum of the chunks beats
+    their k-th entry (again a ``lax.cond``), which keeps sorting (slow on CPU) off the hot path.
     """
     itype = summary.n_evaluated.dtype
-    defined = valid[None, :] & jnp.isfinite(ratios)  # (G, B)
-    hi = jnp.where(defined, ratios, -jnp.inf)
-    lo = jnp.where(defined, ratios, jnp.inf)
-    zero = jnp.where(defined, ratios, 0.0)
+    n_chunks, width = codes.shape
+    low = width.bit_length() - 1
+    if width != 1 << low:
+        raise ValueError(f"chunks must hold 2^L coalitions, got {width}")
     s = summary.size_count.shape[0]
-    per_size = lambda op, x: jax.vmap(  # noqa: E731
-        lambda row: op(row, sizes, num_segments=s), out_axes=1)(x)
+    # Materialise the ratios once: otherwise XLA recomputes them inside every consumer.
+    ratios = jax.lax.optimization_barrier(ratios)
+    low_size = np.array([j.bit_count() for j in range(width)])
+    sizes = jax.lax.optimization_barrier(
+        (base[:, None] + jnp.asarray(low_size, base.dtype)).reshape(-1))  # (C B,)
+    ok = size_ok[jnp.minimum(sizes, s - 1)]
+    r = ratios.reshape(3, -1)
+    finite = jnp.isfinite(r)
+    defined = ok[None, :] & finite  # (G, C B)
+    hi = jnp.where(defined, r, -jnp.inf)
+    lo = jnp.where(defined, r, jnp.inf)
+    zero = jnp.where(defined, r, 0.0)
+
+    # One segment reduction over the three rows at once: segment g * S + size.
+    segments = (sizes[None, :] + s * jnp.arange(3, dtype=sizes.dtype)[:, None]).reshape(-1)
+
+    def per_size(op, x):
+        return op(x.reshape(-1), segments, num_segments=3 * s).reshape(3, s).T
+
+    size_max = per_size(jax.ops.segment_max, hi)  # (S, G)
+    size_min = per_size(jax.ops.segment_min, lo)
+    # Counts: binom(L, k) coalitions of size base + k per chunk, less the non-finite ratios.
+    chunk_sizes = base[:, None] + jnp.arange(low + 1, dtype=base.dtype)  # (C, L + 1)
+    binom = jnp.asarray([math.comb(low, k) for k in range(low + 1)], itype)
+    counted = jnp.where(size_ok[jnp.minimum(chunk_sizes, s - 1)], binom, 0)
+    count = jnp.zeros(s, itype).at[chunk_sizes.reshape(-1)].add(counted.reshape(-1), mode="drop")
+    missing = ok[None, :] & ~finite
+    count = count[:, None] - jax.lax.cond(
+        jnp.any(missing),
+        lambda: per_size(jax.ops.segment_sum, missing.astype(itype)),
+        lambda: jnp.zeros((s, 3), itype),
+    )
     bins = edges.shape[0] - 1
-    # Uniform edges: the bin is arithmetic, 0 for underflow and bins + 1 for overflow.
-    width = (edges[-1] - edges[0]) / bins
-    which = jnp.clip(jnp.floor((zero - edges[0]) / width).astype(jnp.int32) + 1, 0, bins + 1)
-    which = jnp.where(defined, which + (bins + 2) * jnp.arange(3)[:, None], 3 * (bins + 2))
+    # Uniform edges: the bin is arithmetic, 0 for underflow and bins + 1 for overflow (the
+    # float is clipped to [0, bins + 1] first, so that truncation is the floor).
+    scale = bins / (edges[-1] - edges[0])
+    position = jnp.clip((zero - edges[0]) * scale + 1.0, 0.0, bins + 1.0)
+    position = position + (bins + 2) * jnp.arange(3.0)[:, None]
+    which = jnp.where(defined, position, 3 * (bins + 2)).astype(jnp.int32)
+    # A barrier before every scatter: fused into the scatter's (n, 1) index shape, the loop
+    # producing the indices is not vectorised (several times slower).
+    which = jax.lax.optimization_barrier(which)
     hist = jnp.bincount(which.reshape(-1), length=3 * (bins + 3))[: 3 * (bins + 2)]
-    codes_g = jnp.broadcast_to(codes.astype(itype), hi.shape)
     k = summary.top_value.shape[1]
 
-    def candidates(values):
-        """The k largest entries per row (ties: lowest index), via maxima of 64-blocks.
-
-        The k largest values lie in the k blocks with the largest maxima, so one top_k over
-        B/64 maxima and one over 64k entries replace a top_k (a sort on CPU) over all B.
-        """
-        width = 64 if values.shape[1] % 64 == 0 else 1
-        blocks = values.reshape(values.shape[0], -1, width)
-        kb = min(k, blocks.shape[1])
-        _, top_blocks = jax.lax.top_k(jnp.max(blocks, axis=2), kb)
-        top_blocks = jnp.sort(top_blocks, axis=1)  # keep index order for ties
-        idx = (top_blocks[:, :, None] * width + jnp.arange(width)).reshape(values.shape[0], -1)
-        _, pick = jax.lax.top_k(jnp.take_along_axis(values, idx, 1), min(k, idx.shape[1]))
-        return jnp.take_along_axis(idx, pick, 1)
-
     def better(values, current_v, current_c, largest):
-        idx = candidates(values if largest else -values)
+        """The k best of the current list and this group's values (G, C B).
+
+        The k best values lie in the k 64-blocks with the best block extremes: select those
+        blocks, then the k best among their 64k entries and the current list.
+        """
+        key = values if largest else -values
+        block = 64 if key.shape[1] % 64 == 0 else 1
+        n_blocks = key.shape[1] // block
+        index = jnp.broadcast_to(jnp.arange(n_blocks), (3, n_blocks))
+        _, blocks = _select(jnp.max(key.reshape(3, n_blocks, block), axis=2), index,
+                            min(k, n_blocks))
+        idx = (blocks[:, :, None] * block + jnp.arange(block)).reshape(3, -1)
         v = jnp.take_along_axis(values, idx, 1)
-        c = jnp.where(jnp.isfinite(v), jnp.take_along_axis(codes_g, idx, 1), NO_CODE)
+        c = jnp.where(jnp.isfinite(v), codes.reshape(-1)[idx], NO_CODE)
         return _best(jnp.concatenate([current_v, v], 1),
                      jnp.concatenate([current_c, c.astype(itype)], 1), k, largest)
 
     top = jax.lax.cond(
-        jnp.any(hi >= summary.top_value[:, -1:]),
+        jnp.any(size_max >= summary.top_value[:, -1]),
         lambda: better(hi, summary.top_value, summary.top_code, True),
         lambda: (summary.top_value, summary.top_code),
     )
     bottom = jax.lax.cond(
-        jnp.any(lo <= summary.bottom_value[:, -1:]),
+        jnp.any(size_min <= summary.bottom_value[:, -1]),
         lambda: better(lo, summary.bottom_value, summary.bottom_code, False),
         lambda: (summary.bottom_value, summary.bottom_code),
     )
     return Summary(
-        n_evaluated=summary.n_evaluated + jnp.sum(valid).astype(itype),
-        above_one=summary.above_one + jnp.sum(defined & (ratios > 1.0 + tol), axis=1).astype(itype),
-        below_one=summary.below_one + jnp.sum(defined & (ratios < 1.0 - tol), axis=1).astype(itype),
-        size_count=summary.size_count + per_size(jax.ops.segment_sum, defined.astype(itype)),
+        n_evaluated=summary.n_evaluated + jnp.sum(counted).astype(itype),
+        above_one=summary.above_one + jnp.sum(defined & (r > 1.0 + tol), axis=1).astype(itype),
+        below_one=summary.below_one + jnp.sum(defined & (r < 1.0 - tol), axis=1).astype(itype),
+        size_count=summary.size_count + count,
         size_sum=summary.size_sum + per_size(jax.ops.segment_sum, zero),
-        size_min=jnp.minimum(summary.size_min, per_size(jax.ops.segment_min, lo)),
-        size_max=jnp.maximum(summary.size_max, per_size(jax.ops.segment_max, hi)),
+        size_min=jnp.minimum(summary.size_min, size_min),
+        size_max=jnp.maximum(summary.size_max, size_max),
         hist=summary.hist + hist.reshape(3, bins + 2).astype(itype),
         top_value=top[0],
         top_code=top[1],
