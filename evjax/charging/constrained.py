@@ -1,0 +1,129 @@
+"""The charging game of paper 000 as a game for the Nikaido-Isoda solver, with constraints.
+
+Players are the coalitions of a structure plus the stations acting alone (a coalition owns
+its members' profiles and minimises their summed cost, eq (5)); every station keeps its energy
+equality sum_t x_i^t = d_i. The constraints the paper leaves as future work are options:
+
+* ``nonnegative``: no discharging, x_i^t >= 0;
+* ``rate_limit`` (scalar or (N,)): x_i^t <= r_i;
+* ``capacity`` (scalar or (T,)): a shared grid limit sum_i x_i^t <= cap^t, which makes the
+  game a generalised Nash problem; :func:`evjax.solvers.solve` computes its normalised
+  equilibrium (one price of capacity for every player).
+
+Without constraints the equilibrium is the closed form of :func:`evjax.equilibrium`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .._validation import as_float_array, check_shape, check_values, concrete
+from ..solvers.game import AbstractNIGame, check_players, owner_of
+from .coalitions import players as structure_players
+from .game import ChargingGame
+from .metrics import station_costs
+
+
+class ConstrainedChargingGame(AbstractNIGame):
+    """A :class:`ChargingGame` with a coalition structure and optional constraints.
+
+    Arguments:
+        game: the charging game (a (T,), b scalar or (T,), mu, d (N,), xbar (N, T)).
+        coalitions: disjoint coalitions (lists of station indices); the other stations act
+            alone. ``()`` is the Nash game.
+        nonnegative: require x >= 0.
+        rate_limit: per-station upper bound r_i on every x_i^t (scalar or (N,)), or None.
+        capacity: shared upper bound on sum_i x_i^t (scalar or (T,)), or None.
+    """
+
+    game: ChargingGame
+    rate_limit: Float[Array, " N"] | None
+    capacity: Float[Array, " T"] | None
+    players: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+    nonnegative: bool = eqx.field(static=True, default=False)
+    maximize: bool = eqx.field(static=True, default=False)
+
+    def __init__(
+        self,
+        game: ChargingGame,
+        coalitions: Sequence[Sequence[int]] = (),
+        *,
+        nonnegative: bool = False,
+        rate_limit=None,
+        capacity=None,
+    ):
+        n, t = game.n_stations, game.n_steps
+        self.game = game
+        self.players = check_players(structure_players(coalitions, n), n)
+        self.nonnegative = bool(nonnegative)
+        self.maximize = False
+        self.rate_limit = None
+        self.capacity = None
+        if rate_limit is not None:
+            r = as_float_array("rate_limit", rate_limit, (0, 1))
+            r = jnp.broadcast_to(r, (n,)) if r.ndim == 0 else r
+            check_shape("rate_limit", r, (n,))
+            r = check_values("rate_limit", r, positive=True)
+            known, d = concrete(r), concrete(game.d)
+            if known is not None and d is not None:
+                bad = np.flatnonzero(t * known < d * (1 - 1e-12))
+                if bad.size:
+                    i = int(bad[0])
+                    raise ValueError(
+                        f"rate_limit is infeasible for station {i}: T * r_i = "
+                        f"{t * known[i]:.6g} is below its demand d_{i} = {d[i]:.6g}"
+                    )
+            self.rate_limit = r
+        if capacity is not None:
+            c = as_float_array("capacity", capacity, (0, 1))
+            c = jnp.broadcast_to(c, (t,)) if c.ndim == 0 else c
+            check_shape("capacity", c, (t,))
+            c = check_values("capacity", c, positive=True)
+            known, d = concrete(c), concrete(game.d)
+            if known is not None and d is not None and known.sum() < d.sum() * (1 - 1e-12):
+                raise ValueError(
+                    f"capacity is infeasible: its total over the day, {known.sum():.6g}, is "
+                    f"below the total demand sum_i d_i = {d.sum():.6g}"
+                )
+            self.capacity = c
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.game.n_stations, self.game.n_steps)
+
+    @property
+    def constrained(self) -> bool:
+        return self.nonnegative or self.rate_limit is not None or self.capacity is not None
+
+    def payoffs(self, x: Float[Array, "N T"]) -> Float[Array, " P"]:
+        """Each player's summed station cost (eq (1) summed over its members, eq (5))."""
+        owner = owner_of(self.players)
+        return jax.ops.segment_sum(station_costs(self.game, x), owner, len(self.players))
+
+    def bounds(self):
+        n, t = self.shape
+        lower = jnp.zeros((n, t)) if self.nonnegative else jnp.full((n, t), -jnp.inf)
+        if self.rate_limit is None:
+            upper = jnp.full((n, t), jnp.inf)
+        else:
+            upper = jnp.broadcast_to(self.rate_limit[:, None], (n, t))
+        return lower, upper
+
+    def row_sums(self) -> Float[Array, " N"]:
+        return self.game.d
+
+    def shared(self, x: Float[Array, "N T"]) -> Float[Array, " K"]:
+        if self.capacity is None:
+            return jnp.zeros(0, x.dtype)
+        return jnp.sum(x, axis=0) - self.capacity
+
+    def start(self) -> Float[Array, "N T"]:
+        """Flat profiles d_i / T (feasible for x >= 0, and for rate limits that allow d_i)."""
+        n, t = self.shape
+        return jnp.broadcast_to((self.game.d / t)[:, None], (n, t))

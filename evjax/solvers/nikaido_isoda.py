@@ -1,0 +1,361 @@
+"""Nikaido-Isoda relaxation (paper 003 eqs 24-28; Krawczyk and Uryasev 2000).
+
+    Psi(x, y) = sum_p [loss_p(x) - loss_p(y_p, x_-p)]            (NI function, eq (24))
+    Z(x)      = argmax_{y in X} Psi(x, y)                         (optimal response, eq (26))
+    x_{s+1}   = (1 - a_s) x_s + a_s Z(x_s)                        (relaxation, eq (27))
+    stop when V(x_s) = max_y Psi(x_s, y) = Psi(x_s, Z(x_s)) < tol (eq (28))
+
+V(x) >= 0 is the total gain the players could make by deviating alone; it is 0 exactly at
+an equilibrium, which is why a returned value with ``result == 0`` is one (to ``tol``). Step
+rules: ``"constant"`` (a_s = ``alpha``, the paper's 0.5) and ``"optimal"`` (Krawczyk and
+Uryasev's step minimising V along the relaxation direction; here by a parabola through V at
+a = 0, 1/2, 1, which is exact for quadratic games without active constraints, guarded by
+the sampled values).
+
+Gradients of any function of the equilibrium reach the game's parameters two ways:
+``adjoint="implicit"`` (default) applies the implicit function theorem to the equilibrium's
+KKT conditions with the active set of the final response fixed (through
+``optimistix.ImplicitAdjoint``); ``adjoint="unrolled"`` differentiates through a fixed number
+of relaxation and interior-point iterations.
+"""
+
+from __future__ import annotations
+
+import functools as ft
+
+import equinox as eqx
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+import optimistix as optx
+from jaxtyping import Array, Float, Int
+
+from .game import AbstractNIGame, Blocks, owner_of, unilateral_losses
+from .response import Response, optimal_response
+
+RESULT_MESSAGES = (
+    "converged",
+    "the NI gap did not reach tol within max_steps relaxation steps",
+    "the relaxation diverged (the NI gap grew by a factor of more than 1e6)",
+    "the game looks infeasible: the optimal response could not satisfy the constraints",
+    "a non-finite value appeared (NaN or inf in the payoffs or their derivatives)",
+)
+
+
+class RESULTS:
+    """Result codes of :func:`solve` (``NISolution.result``); messages in ``RESULT_MESSAGES``."""
+
+    successful = 0
+    max_steps_reached = 1
+    diverged = 2
+    infeasible = 3
+    nonfinite = 4
+
+    @staticmethod
+    def message(code) -> str:
+        return RESULT_MESSAGES[int(code)]
+
+
+class NISolution(eqx.Module):
+    """What :func:`solve` returns.
+
+    Fields:
+        value: (M, T) the last relaxation point: the equilibrium when ``result == 0``.
+        result: int code (:class:`RESULTS`); nonzero means ``value`` is NOT an equilibrium.
+        gap: the NI gap V(value) = max_y Psi(value, y) >= 0, in the payoffs' units.
+        violation: the largest constraint violation of ``value`` (bounds, row sums, shared).
+        steps: relaxation steps taken.
+        gap_history: (max_steps + 1,) V at every iterate (NaN after the last).
+        step_sizes: (max_steps,) the a_s used (NaN after the last).
+        response_steps: interior-point iterations of the last optimal response.
+        response: the last optimal response Z(value) with its multipliers.
+    """
+
+    value: Float[Array, "M T"]
+    result: Int[Array, ""]
+    gap: Float[Array, ""]
+    violation: Float[Array, ""]
+    steps: Int[Array, ""]
+    gap_history: Float[Array, " S1"]
+    step_sizes: Float[Array, " S"]
+    response_steps: Int[Array, ""]
+    response: Response
+
+    @property
+    def converged(self):
+        return self.result == RESULTS.successful
+
+
+def ni_gap(game: AbstractNIGame, x, response: Response):
+    """V(x) = Psi(x, Z(x)) given the optimal response at ``x``."""
+    blocks = Blocks.of(game.players)
+    return jnp.sum(game.losses(x) - unilateral_losses(game, blocks, x, response.y))
+
+
+def violation(game: AbstractNIGame, x: Float[Array, "M T"]) -> Float[Array, ""]:
+    """The largest violation of ``game``'s constraints at ``x`` (0 when feasible)."""
+    lower, upper = game.bounds()
+    out = jnp.max(jnp.maximum(jnp.maximum(lower - x, x - upper), 0.0))
+    rows = game.row_sums()
+    eq = jnp.where(jnp.isfinite(rows), jnp.abs(jnp.sum(x, axis=1) - rows), 0.0)
+    out = jnp.maximum(out, jnp.max(eq, initial=0.0))
+    g = game.shared(x)
+    if g.shape[0]:
+        out = jnp.maximum(out, jnp.max(jnp.maximum(g, 0.0)))
+    return out
+
+
+class _State(eqx.Module):
+    x: Array
+    response: Response
+    gap: Array
+    step: Array
+    gaps: Array
+    alphas: Array
+    result: Array
+
+
+def _respond(game, x, options):
+    return optimal_response(game, x, **dict(options))
+
+
+def _evaluate(game, x, options):
+    r = _respond(game, x, options)
+    return r, ni_gap(game, x, r)
+
+
+def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
+    """The relaxation loop; a ``lax.while_loop`` or (``unrolled``) a frozen ``lax.scan``."""
+    dtype = x0.dtype
+    response, gap = _evaluate(game, x0, inner)
+    gaps = jnp.full(max_steps + 1, jnp.nan, dtype).at[0].set(gap)
+    state = _State(x=x0, response=response, gap=gap, step=jnp.asarray(0, jnp.int32), gaps=gaps,
+                   alphas=jnp.full(max_steps, jnp.nan, dtype),
+                   result=jnp.asarray(RESULTS.max_steps_reached, jnp.int32))
+    first_gap = gap
+
+    def status(s: _State):
+        """The result code of state ``s`` if it ends the loop, else -1."""
+        infeasible = ~s.response.converged & (s.response.primal_residual > 1e-6)
+        return jnp.select(
+            [~jnp.isfinite(s.gap) | ~jnp.all(jnp.isfinite(s.x)),
+             infeasible,
+             s.gap < tol,
+             s.gap > 1e6 * jnp.maximum(first_gap, tol),
+             s.step >= max_steps],
+            [RESULTS.nonfinite, RESULTS.infeasible, RESULTS.successful, RESULTS.diverged,
+             RESULTS.max_steps_reached],
+            -1,
+        )
+
+    def advance(s: _State) -> _State:
+        direction = s.response.y - s.x
+        if step == "constant":
+            a = jnp.asarray(alpha, dtype)
+            x_new = s.x + a * direction
+            r_new, g_new = _evaluate(game, x_new, inner)
+        else:  # Krawczyk-Uryasev optimal step, parabola through a = 0, 1/2, 1
+            r_h, v_h = _evaluate(game, s.x + 0.5 * direction, inner)
+            r_1, v_1 = _evaluate(game, s.x + direction, inner)
+            c2 = 2.0 * (v_1 - 2.0 * v_h + s.gap)
+            c1 = v_1 - s.gap - c2
+            a_star = jnp.clip(jnp.where(c2 > 0, -c1 / (2.0 * jnp.where(c2 > 0, c2, 1.0)), 1.0),
+                              0.05, 1.0)
+            r_s, v_s = _evaluate(game, s.x + a_star * direction, inner)
+            candidates = jnp.stack([v_s, v_h, v_1])
+            candidates = jnp.where(jnp.isfinite(candidates), candidates, jnp.inf)
+            pick = jnp.argmin(candidates)
+            a = jnp.stack([a_star, 0.5, 1.0])[pick]
+            g_new = candidates[pick]
+            r_new = jax.tree.map(lambda *v: jnp.stack(v)[pick], r_s, r_h, r_1)
+            x_new = s.x + a * direction
+        k = s.step + 1
+        return _State(x=x_new, response=r_new, gap=g_new, step=k, gaps=s.gaps.at[k].set(g_new),
+                      alphas=s.alphas.at[s.step].set(a), result=s.result)
+
+    if unrolled:
+        def body(s, _):
+            code = status(s)
+            new = advance(s)
+            frozen = code >= 0
+            s = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), s, new)
+            return eqx.tree_at(lambda z: z.result, s, jnp.where(frozen, code, s.result)), None
+
+        state = eqx.tree_at(lambda z: z.result, state, jnp.asarray(-1, jnp.int32))
+        state, _ = jax.lax.scan(body, state, None, length=max_steps + 1)
+        result = jnp.where(state.result >= 0, state.result, status(state))
+    else:
+        state = jax.lax.while_loop(lambda s: status(s) < 0, advance, state)
+        result = status(state)
+    result = jnp.maximum(result, 0)
+    return _polish(game, state, result, inner), result
+
+
+def _polish(game, state: _State, result, inner, steps: int = 3):
+    """Newton on the equilibrium's KKT conditions (active set of the last response), kept only
+    if the NI gap does not grow and the point stays feasible.
+
+    The NI gap is quadratic in the distance to the equilibrium, so a gap of 1e-8 leaves
+    errors near 1e-4 relative; a converged relaxation has found the active set, and Newton
+    on the KKT conditions then reaches the equilibrium to rounding (one step for quadratic
+    games).
+    """
+    active = _active(game, state.x, state.response)
+    has_eq = jnp.isfinite(game.row_sums())
+    root = (state.x, jnp.where(has_eq, state.response.row_mult, 0.0), state.response.shared_mult)
+    flat, unravel = jax.flatten_util.ravel_pytree(root)
+
+    def residual(v):
+        return jax.flatten_util.ravel_pytree(_kkt(unravel(v), active, (game,)))[0]
+
+    for _ in range(steps):
+        flat = flat - jnp.linalg.solve(jax.jacfwd(residual)(flat), residual(flat))
+    x = unravel(flat)[0]
+    response, gap = _evaluate(game, x, inner)
+    scale = jnp.maximum(1.0, jnp.max(jnp.abs(state.x)))
+    accept = ((result == RESULTS.successful) & jnp.all(jnp.isfinite(x)) & (gap <= state.gap)
+              & (violation(game, x) <= 1e-10 * scale))
+    polished = eqx.tree_at(lambda s: (s.x, s.response, s.gap), state, (x, response, gap))
+    return jax.tree.map(lambda a, b: jnp.where(accept, a, b), polished, state)
+
+
+def _solution(game, state: _State, result) -> NISolution:
+    return NISolution(
+        value=state.x, result=result.astype(jnp.int32), gap=state.gap,
+        violation=violation(game, state.x), steps=state.step, gap_history=state.gaps,
+        step_sizes=state.alphas, response_steps=state.response.steps, response=state.response,
+    )
+
+
+# ----------------------------------------------------------------------- implicit adjoint
+
+
+def _active(game: AbstractNIGame, x, response: Response):
+    """Active sets at the equilibrium from the last response: multiplier > slack."""
+    lower, upper = game.bounds()
+    lo = jnp.isfinite(lower) & (response.lower_mult > jnp.where(jnp.isfinite(lower), x - lower, 0))
+    hi = jnp.isfinite(upper) & (response.upper_mult > jnp.where(jnp.isfinite(upper), upper - x, 0))
+    g = game.shared(x)
+    shared = response.shared_mult > -g if g.shape[0] else jnp.zeros(0, bool)
+    return lo, hi, shared
+
+
+def _kkt(root, aux, inputs):
+    """The equilibrium's KKT conditions, active set fixed: zero at the solution."""
+    x, nu, lam = root
+    active_lo, active_hi, active_shared = aux
+    game = inputs[0]
+    lower, upper = game.bounds()
+    owner = owner_of(game.players)
+    jac = jax.jacrev(game.losses)(x)  # (P, M, T)
+    own = jac[owner, jnp.arange(x.shape[0])]  # (M, T): d loss_owner(r) / d x_r
+    rows = game.row_sums()
+    has_eq = jnp.isfinite(rows)
+    stationarity = own + jnp.where(has_eq, nu, 0.0)[:, None]
+    g = game.shared(x)
+    if g.shape[0]:
+        stationarity = stationarity + jnp.einsum("k,kmt->mt", lam, jax.jacrev(game.shared)(x))
+    r_x = jnp.where(active_lo, x - jnp.where(active_lo, lower, 0.0),
+                    jnp.where(active_hi, jnp.where(active_hi, upper, 0.0) - x, stationarity))
+    r_nu = jnp.where(has_eq, jnp.sum(x, axis=1) - jnp.where(has_eq, rows, 0.0), nu)
+    r_lam = jnp.where(active_shared, g, lam) if g.shape[0] else lam
+    return r_x, r_nu, r_lam
+
+
+class _Static(eqx.Module):
+    """Solver options carried through the implicit adjoint's inputs (no array leaves)."""
+
+    options: dict = eqx.field(static=True)
+
+
+def _primal(inputs):
+    """(root, residual) for the implicit adjoint: root = (x, row multipliers, shared ones)."""
+    game, x0, static = inputs[0], inputs[1], inputs[2]
+    state, result = _relax(jax.lax.stop_gradient(game), jax.lax.stop_gradient(x0),
+                           **dict(static.options))
+    x = state.x
+    nu = jnp.where(jnp.isfinite(game.row_sums()), state.response.row_mult, 0.0)
+    lam = state.response.shared_mult
+    active = _active(game, x, state.response)
+    return (x, nu, lam), (active, state, result)
+
+
+def _rewrite(root, residual, inputs):
+    return _kkt(root, residual[0], inputs)
+
+
+def _implicit(game, x0, options):
+    static = _Static(tuple(sorted(options.items())))
+    root, (_, state, result) = optx.ImplicitAdjoint(
+        linear_solver=lx.AutoLinearSolver(well_posed=None)
+    ).apply(_primal, _rewrite, (game, x0, static), frozenset())
+    return eqx.tree_at(lambda s: s.x, state, root[0]), result
+
+
+# --------------------------------------------------------------------------------- solve
+
+
+def solve(
+    game: AbstractNIGame,
+    x0: Float[Array, "M T"] | None = None,
+    *,
+    step: str = "constant",
+    alpha: float = 0.5,
+    tol: float = 1e-8,
+    max_steps: int = 1000,
+    adjoint: str = "implicit",
+    throw: bool = True,
+    response_tol: float = 1e-12,
+    response_steps: int = 100,
+) -> NISolution:
+    """The (normalised) Nash equilibrium of ``game`` by Nikaido-Isoda relaxation.
+
+    Arguments:
+        game: an :class:`AbstractNIGame` (e.g. :class:`evjax.ConstrainedChargingGame`).
+        x0: (M, T) starting point (default ``game.start()``); need not be feasible.
+        step: ``"constant"`` (a_s = ``alpha``, paper 003 uses 0.5) or ``"optimal"``
+            (Krawczyk-Uryasev: a_s minimises the NI gap along the step, 3 responses per step).
+        tol: stop when the NI gap V(x) = max_y Psi(x, y) < tol (eq (28)), in payoff units.
+        max_steps: relaxation steps at most.
+        adjoint: ``"implicit"`` (implicit function theorem at the solution's KKT point) or
+            ``"unrolled"`` (autodiff through ``max_steps`` relaxation steps and
+            ``response_steps`` interior-point steps each; slower, for checking).
+        throw: raise (``eqx.error_if``) unless converged; with ``throw=False`` inspect
+            ``result`` (what batched, ``vmap``-ed solves use).
+        response_tol, response_steps: KKT tolerance and iteration cap of each optimal
+            response (:func:`evjax.solvers.optimal_response`).
+
+    Returns an :class:`NISolution`. jit- and vmap-able (``step``, ``adjoint`` and the integer
+    options are static).
+    """
+    if step not in ("constant", "optimal"):
+        raise ValueError(f"step must be 'constant' or 'optimal', got {step!r}")
+    if adjoint not in ("implicit", "unrolled"):
+        raise ValueError(f"adjoint must be 'implicit' or 'unrolled', got {adjoint!r}")
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must lie in (0, 1], got {alpha}")
+    if tol <= 0 or max_steps < 1:
+        raise ValueError(f"need tol > 0 and max_steps >= 1, got {tol}, {max_steps}")
+    if not isinstance(game, AbstractNIGame):
+        raise ValueError(f"game must be an AbstractNIGame, got {type(game).__name__}")
+    x0 = game.start() if x0 is None else jnp.asarray(x0, jnp.result_type(float))
+    if x0.shape != tuple(game.shape):
+        raise ValueError(f"x0 must have shape {tuple(game.shape)}, got {x0.shape}")
+    inner = (("max_steps", response_steps), ("tol", response_tol),
+             ("unrolled", adjoint == "unrolled"))
+    options = dict(step=step, alpha=alpha, tol=tol, max_steps=max_steps, inner=inner,
+                   unrolled=adjoint == "unrolled")
+    if adjoint == "implicit":
+        state, result = _implicit(game, x0, options)
+    else:
+        state, result = _relax(game, x0, **options)
+    solution = _solution(game, state, result)
+    if throw:
+        value = eqx.branched_error_if(
+            solution.value, solution.result != RESULTS.successful, solution.result,
+            [f"evjax.solvers.solve: {m}" for m in RESULT_MESSAGES],
+        )
+        solution = eqx.tree_at(lambda s: s.value, solution, value)
+    return solution
