@@ -29,13 +29,15 @@ from .charging import (
     theorem_4_11,
 )
 
-from . import io
+from .charging.constrained import ConstrainedChargingGame
+from . import io, solvers
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Certificate",
     "ChargingGame",
+    "ConstrainedChargingGame",
     "Coalitions",
     "GroupCosts",
     "PartitionSweep",

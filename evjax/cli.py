@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 import jax
@@ -64,6 +65,9 @@ def cmd_solve(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
+    constraints = _constraints(args, game)
+    if constraints:
+        return _solve_constrained(args, game, coalitions, source, constraints)
     x = equilibrium(game, coalitions, method=args.method)
     costs = station_costs(game, x)
     nash_costs = station_costs(game, equilibrium(game, (), method=args.method))
@@ -105,6 +109,95 @@ def cmd_solve(args) -> int:
               f"  {shown}")
     print(f"\nCertificate: KKT residual {float(cert.kkt_residual):.3g}, largest best-response "
           f"gain {float(cert.max_gain):.3g} over {len(cert.players)} players")
+    print("\nEquilibrium x (row i: station i, columns: steps):")
+    with np.printoptions(precision=6, suppress=True, linewidth=120):
+        print(np.asarray(x))
+    return 0
+
+
+def _numbers(text: str, flag: str) -> float | list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip() != ""]
+    except ValueError:
+        raise UsageError(f"{flag} takes a number or comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{flag} needs a value, got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def _constraints(args, game) -> dict:
+    """The --nonnegative / --rate-limit / --capacity options as ConstrainedChargingGame keywords."""
+    out = {}
+    if args.nonnegative:
+        out["nonnegative"] = True
+    if args.rate_limit is not None:
+        out["rate_limit"] = _numbers(args.rate_limit, "--rate-limit")
+    if args.capacity is not None:
+        out["capacity"] = _numbers(args.capacity, "--capacity")
+    return out
+
+
+def _solve_constrained(args, game, coalitions, source, constraints) -> int:
+    """``evjax solve`` with constraints: Nikaido-Isoda relaxation (paper 003 eqs 24-28)."""
+    import equinox as eqx
+    import numpy as np
+
+    from .charging import station_costs
+    from .charging.constrained import ConstrainedChargingGame
+    from .solvers import RESULTS, solve
+
+    try:
+        cgame = ConstrainedChargingGame(game, coalitions, **constraints)
+        nash_game = ConstrainedChargingGame(game, (), **constraints)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    run = eqx.filter_jit(lambda g: solve(g, step=args.step, tol=args.tol, throw=False))
+    sol, nash = run(cgame), run(nash_game)
+    for name, s in (("equilibrium", sol), ("Nash equilibrium", nash)):
+        if int(s.result) != RESULTS.successful:
+            print(f"evjax solve: no {name}: {RESULTS.message(s.result)} (NI gap "
+                  f"{float(s.gap):.3g} after {int(s.steps)} steps)", file=sys.stderr)
+            return 1
+    x = sol.value
+    costs = station_costs(game, x)
+    nash_costs = station_costs(game, nash.value)
+    ratios = None
+    if len(coalitions) == 1:
+        m = np.zeros(game.n_stations)
+        m[coalitions[0]] = 1.0
+        c, cn = np.asarray(costs), np.asarray(nash_costs)
+        outside = (cn @ (1 - m)) / (c @ (1 - m)) if (1 - m).any() else float("nan")
+        ratios = [_finite_or_none(v) for v in (cn.sum() / c.sum(), (cn @ m) / (c @ m), outside)]
+    cert = {
+        "ni_gap": float(sol.gap), "violation": float(sol.violation), "steps": int(sol.steps),
+        "step_rule": args.step, "step_sizes": [float(a) for a in
+                                                np.asarray(sol.step_sizes)[: int(sol.steps)]],
+        "shared_multipliers": np.asarray(sol.response.shared_mult).tolist(),
+    }
+    if args.json:
+        json.dump({
+            "source": str(source), "n_stations": game.n_stations, "n_steps": game.n_steps,
+            "coalitions": coalitions, "constraints": {k: (np.asarray(v).tolist() if k != "nonnegative"
+                                                         else v) for k, v in constraints.items()},
+            "x": np.asarray(x).tolist(), "costs": np.asarray(costs).tolist(),
+            "nash_costs": np.asarray(nash_costs).tolist(), "ratios": ratios,
+            "certificate": cert,
+        }, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    shown = ", ".join(f"{k} = {v}" for k, v in constraints.items())
+    print(f"Game: {source}; N = {game.n_stations} stations, T = {game.n_steps} steps")
+    print(f"Constraints: {shown}")
+    print(f"Coalitions: {coalitions if coalitions else 'none (Nash equilibrium)'}")
+    print(f"\n{'station':>7} {'cost':>14} {'cost at Nash':>14}")
+    for i in range(game.n_stations):
+        print(f"{i:>7} {float(costs[i]):>14.8g} {float(nash_costs[i]):>14.8g}")
+    if ratios is not None:
+        names = ("M_[N]", "M_C", "M_[N]\\C")
+        print("\nRatios, cost at Nash / cost at C-Nash: " + ", ".join(
+            f"{n} = {r:.10g}" if r is not None else f"{n} = n/a" for n, r in zip(names, ratios)))
+    print(f"\nNikaido-Isoda relaxation ({args.step} step): {cert['steps']} steps, NI gap "
+          f"{cert['ni_gap']:.3g}, constraint violation {cert['violation']:.3g}")
     print("\nEquilibrium x (row i: station i, columns: steps):")
     with np.printoptions(precision=6, suppress=True, linewidth=120):
         print(np.asarray(x))
@@ -197,6 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("--method", choices=("structured", "dense"), default="structured")
     solve.add_argument("--json", action="store_true", help="print one JSON object")
+    cons = solve.add_argument_group(
+        "constraints (any of them switches to the Nikaido-Isoda solver, paper 003 eqs 24-28)")
+    cons.add_argument("--nonnegative", action="store_true", help="no discharging: x >= 0")
+    cons.add_argument("--rate-limit", metavar="R", help="x_i^t <= R (one number, or N numbers)")
+    cons.add_argument("--capacity", metavar="C",
+                      help="shared grid limit sum_i x_i^t <= C (one number, or T numbers)")
+    cons.add_argument("--step", choices=("constant", "optimal"), default="constant",
+                      help="relaxation step rule (constant 0.5, or Krawczyk-Uryasev optimal)")
+    cons.add_argument("--tol", type=float, default=1e-8, help="NI gap tolerance (default 1e-8)")
     solve.set_defaults(func=cmd_solve)
 
     sw = sub.add_parser(
@@ -230,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
+    # jaxlib 0.10's CPU runtime can deadlock in batched Nikaido-Isoda solves when matrix
+    # products run on its multi-threaded Eigen pool: one thread per op (read when the
+    # backend starts, i.e. before the first computation).
+    if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                                   + " --xla_cpu_multi_thread_eigen=false").strip()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -5,7 +5,13 @@ import os
 import sys
 from pathlib import Path
 
-import jax
+# jaxlib 0.10 on CPU can deadlock (all threads asleep) in a vmap of the Nikaido-Isoda solver
+# when XLA runs matrix products on its multi-threaded Eigen pool; one thread per op avoids
+# it (and the tests gain nothing from intra-op threads). Read when the backend starts.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_cpu_multi_thread_eigen=false").strip()
+
+import jax  # noqa: E402
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)

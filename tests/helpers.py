@@ -350,3 +350,65 @@ def constant_b_arrays(rng: np.random.Generator, n: int, t: int, *, wide: bool):
     a = rng.uniform(0.5, 3.0, t) * 10.0 ** rng.uniform(-1, 1)
     xbar = d[:, None] * rng.dirichlet(np.ones(t), n) * rng.uniform(0.5, 1.5, (n, 1))
     return a, b, mu, d, xbar
+
+
+# --------------------------------------------------------------------------------------------
+# Constrained best responses: an ADMM quadratic programme (OSQP's iteration), independent of
+# the library's interior-point method
+# --------------------------------------------------------------------------------------------
+
+
+def qp_admm(h, q, a, lower, upper, *, iters: int = 20000, rho: float = 0.1):
+    """argmin 1/2 y'Hy + q'y s.t. lower <= A y <= upper (OSQP's ADMM, alpha = 1.6).
+
+    Equality rows (lower == upper) get 1e3 x rho. Dense and small: for certificates."""
+    n = h.shape[0]
+    rhos = np.where(lower == upper, 1e3 * rho, rho)
+    sigma, alpha = 1e-6, 1.6
+    kkt_inv = np.linalg.inv(h + sigma * np.eye(n) + a.T @ (rhos[:, None] * a))
+    y, z, w = np.zeros(n), np.clip(np.zeros(a.shape[0]), lower, upper), np.zeros(a.shape[0])
+    for _ in range(iters):
+        y_t = kkt_inv @ (sigma * y - q + a.T @ (rhos * z - w))
+        z_t = a @ y_t
+        y = alpha * y_t + (1 - alpha) * y
+        z_relaxed = alpha * z_t + (1 - alpha) * z
+        z_new = np.clip(z_relaxed + w / rhos, lower, upper)
+        w = w + rhos * (z_relaxed - z_new)
+        z = z_new
+    return y
+
+
+def constrained_best_response_gain(problem: Problem, x, player: Sequence[int], *,
+                                   nonnegative=False, rate_limit=None, capacity=None) -> float:
+    """How much ``player`` saves by its best response to the others' x under the constraints
+    (x >= 0, x <= rate_limit, and its share of the capacity left by the others), by ADMM.
+
+    The player's cost is the quadratic 1/2 y'Hy + q'y + const in its block y (k stations x T):
+    H = mu_i on the diagonal plus 2 b^t for every pair of members at the same t, q = a^t +
+    b^t s^t - mu_i xbar_i^t (s = the others' total)."""
+    x = np.asarray(x, np.float64)
+    p = list(player)
+    k, t = len(p), problem.t
+    b_t = np.broadcast_to(problem.b, (t,))
+    others = x.sum(axis=0) - x[p].sum(axis=0)
+    h = np.kron(2.0 * np.ones((k, k)), np.diag(b_t)) + np.kron(np.diag(problem.mu[p]), np.eye(t))
+    q = ((problem.a + b_t * others)[None, :] - problem.mu[p][:, None] * problem.xbar[p]).ravel()
+    rows, lo, hi = [np.kron(np.eye(k), np.ones((1, t)))], [problem.d[p]], [problem.d[p]]
+    box_lo = np.full(k * t, 0.0 if nonnegative else -np.inf)
+    box_hi = np.full(k * t, np.inf) if rate_limit is None else np.repeat(
+        np.broadcast_to(rate_limit, (problem.n,))[p], t)
+    rows.append(np.eye(k * t))
+    lo.append(box_lo)
+    hi.append(box_hi)
+    if capacity is not None:
+        rows.append(np.kron(np.ones((1, k)), np.eye(t)))
+        lo.append(np.full(t, -np.inf))
+        hi.append(np.broadcast_to(capacity, (t,)) - others)
+    a, lower, upper = np.vstack(rows), np.concatenate(lo), np.concatenate(hi)
+    y = qp_admm(h, q, a, lower, upper)
+    assert np.all(a @ y >= lower - 1e-9) and np.all(a @ y <= upper + 1e-9), "ADMM not converged"
+
+    def f(v):
+        return 0.5 * v @ h @ v + q @ v
+
+    return float(f(x[p].ravel()) - f(y))

@@ -127,3 +127,29 @@ class ConstrainedChargingGame(AbstractNIGame):
         """Flat profiles d_i / T (feasible for x >= 0, and for rate limits that allow d_i)."""
         n, t = self.shape
         return jnp.broadcast_to((self.game.d / t)[:, None], (n, t))
+
+
+def constrained_cost_ratios(game: ConstrainedChargingGame, coalition, **options):
+    """(M_[N], M_C, M_[N]\\C) of one coalition under ``game``'s constraints.
+
+    Nash and C-Nash equilibria come from :func:`evjax.solvers.solve` (``options`` are passed
+    on; it raises unless both converge); ``game``'s own coalitions are ignored. ``coalition``
+    is a list of station indices (it fixes the players, which are static)."""
+    from ..solvers import solve
+    from .coalitions import coalition_lists
+    from .metrics import Ratios, group_costs
+
+    members = coalition_lists([list(coalition)], game.game.n_stations)[0]
+    constraints = dict(nonnegative=game.nonnegative, rate_limit=game.rate_limit,
+                       capacity=game.capacity)
+    nash_game = ConstrainedChargingGame(game.game, (), **constraints)
+    cnash_game = ConstrainedChargingGame(game.game, [members], **constraints)
+    mask = jnp.zeros(game.game.n_stations).at[jnp.asarray(members)].set(1.0)
+    nash = group_costs(game.game, solve(nash_game, **options).value, mask)
+    cnash = group_costs(game.game, solve(cnash_game, **options).value, mask)
+    has_outside = len(members) < game.game.n_stations
+    return Ratios(
+        nash.all / cnash.all,
+        nash.coalition / cnash.coalition,
+        nash.outside / cnash.outside if has_outside else jnp.asarray(jnp.nan),
+    )

@@ -63,9 +63,15 @@ def cost_ratios(game: ChargingGame, coalition, *, method: Method = "structured")
 
     M_S = c_S(x*) / c_S(x^dagger) with x* the Nash and x^dagger the C-Nash equilibrium
     (Eval-Metric). Differentiable in every game parameter and, for masks, in the membership.
+    A :class:`evjax.ConstrainedChargingGame` (x >= 0, rate limits, capacity) is accepted too:
+    its equilibria come from the Nikaido-Isoda solver (slower; ``coalition`` as indices).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    from .constrained import ConstrainedChargingGame, constrained_cost_ratios
+
+    if isinstance(game, ConstrainedChargingGame):  # the slower path: two NI solves
+        return constrained_cost_ratios(game, coalition)
     return _cost_ratios(game, single_coalition(coalition, game.n_stations), method)
 
 

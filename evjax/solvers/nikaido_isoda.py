@@ -28,7 +28,6 @@ import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import lineax as lx
-import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Float, Int
 
@@ -108,99 +107,128 @@ def violation(game: AbstractNIGame, x: Float[Array, "M T"]) -> Float[Array, ""]:
 
 
 class _State(eqx.Module):
-    x: Array
-    response: Response
-    gap: Array
+    x: Array  # the current point (evaluated unless phase == -1)
+    response: Response  # Z(x)
+    gap: Array  # V(x)
     step: Array
     gaps: Array
     alphas: Array
-    result: Array
+    phase: Array  # -1: x not evaluated yet; 0: relaxing; 1: x is a polished candidate
+    fallback: tuple  # (x, response, gap) of the relaxation's last point, during phase 1
+    result: Array  # -1 while running
 
 
 def _respond(game, x, options):
     return optimal_response(game, x, **dict(options))
 
 
-def _evaluate(game, x, options):
-    r = _respond(game, x, options)
-    return r, ni_gap(game, x, r)
-
-
 def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
-    """The relaxation loop; a ``lax.while_loop`` or (``unrolled``) a frozen ``lax.scan``."""
-    dtype = x0.dtype
-    response, gap = _evaluate(game, x0, inner)
-    gaps = jnp.full(max_steps + 1, jnp.nan, dtype).at[0].set(gap)
-    state = _State(x=x0, response=response, gap=gap, step=jnp.asarray(0, jnp.int32), gaps=gaps,
-                   alphas=jnp.full(max_steps, jnp.nan, dtype),
-                   result=jnp.asarray(RESULTS.max_steps_reached, jnp.int32))
-    first_gap = gap
+    """The relaxation loop, then one polish (:func:`_polish`) checked by the NI gap.
 
-    def status(s: _State):
-        """The result code of state ``s`` if it ends the loop, else -1."""
-        infeasible = ~s.response.converged & (s.response.primal_residual > 1e-6)
+    Every optimal response is computed at one place in the loop body (one copy of the
+    interior-point method in the compiled program; the optimal step rule adds one batched
+    copy for its two trial points): the body picks the next point (the first, a relaxation
+    step or the polished candidate), then evaluates Z and V there. ``unrolled`` runs the same
+    body in a ``lax.scan`` of ``max_steps + 2`` iterations, frozen once finished.
+    """
+    dtype = x0.dtype
+    respond = ft.partial(_respond, game, options=inner)
+    dummy = jax.eval_shape(respond, x0)
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), dummy)
+    nan = jnp.asarray(jnp.nan, dtype)
+    state = _State(x=x0, response=zeros, gap=nan, step=jnp.asarray(0, jnp.int32),
+                   gaps=jnp.full(max_steps + 1, jnp.nan, dtype),
+                   alphas=jnp.full(max_steps, jnp.nan, dtype), phase=jnp.asarray(-1, jnp.int32),
+                   fallback=(x0, zeros, nan), result=jnp.asarray(-1, jnp.int32))
+
+    def status(s: _State, first_gap):
+        """The result code of the evaluated relaxation state ``s``, -1 to go on."""
+        # A response that cannot meet the constraints (primal residual large or NaN) at a
+        # point where the payoffs are finite: no feasible point to respond with.
+        finite_here = jnp.all(jnp.isfinite(s.x)) & jnp.all(jnp.isfinite(game.losses(s.x)))
+        infeasible = finite_here & ~s.response.converged & ~(s.response.primal_residual <= 1e-6)
         return jnp.select(
-            [~jnp.isfinite(s.gap) | ~jnp.all(jnp.isfinite(s.x)),
-             infeasible,
+            [infeasible,
+             ~finite_here | ~jnp.isfinite(s.gap),
              s.gap < tol,
              s.gap > 1e6 * jnp.maximum(first_gap, tol),
              s.step >= max_steps],
-            [RESULTS.nonfinite, RESULTS.infeasible, RESULTS.successful, RESULTS.diverged,
+            [RESULTS.infeasible, RESULTS.nonfinite, RESULTS.successful, RESULTS.diverged,
              RESULTS.max_steps_reached],
             -1,
         )
 
-    def advance(s: _State) -> _State:
+    def relaxation_step(s: _State):
         direction = s.response.y - s.x
         if step == "constant":
-            a = jnp.asarray(alpha, dtype)
-            x_new = s.x + a * direction
-            r_new, g_new = _evaluate(game, x_new, inner)
-        else:  # Krawczyk-Uryasev optimal step, parabola through a = 0, 1/2, 1
-            r_h, v_h = _evaluate(game, s.x + 0.5 * direction, inner)
-            r_1, v_1 = _evaluate(game, s.x + direction, inner)
-            c2 = 2.0 * (v_1 - 2.0 * v_h + s.gap)
-            c1 = v_1 - s.gap - c2
-            a_star = jnp.clip(jnp.where(c2 > 0, -c1 / (2.0 * jnp.where(c2 > 0, c2, 1.0)), 1.0),
-                              0.05, 1.0)
-            r_s, v_s = _evaluate(game, s.x + a_star * direction, inner)
-            candidates = jnp.stack([v_s, v_h, v_1])
-            candidates = jnp.where(jnp.isfinite(candidates), candidates, jnp.inf)
-            pick = jnp.argmin(candidates)
-            a = jnp.stack([a_star, 0.5, 1.0])[pick]
-            g_new = candidates[pick]
-            r_new = jax.tree.map(lambda *v: jnp.stack(v)[pick], r_s, r_h, r_1)
-            x_new = s.x + a * direction
-        k = s.step + 1
-        return _State(x=x_new, response=r_new, gap=g_new, step=k, gaps=s.gaps.at[k].set(g_new),
-                      alphas=s.alphas.at[s.step].set(a), result=s.result)
+            return s.x + alpha * direction, jnp.asarray(alpha, dtype)
+        # Krawczyk-Uryasev optimal step: a parabola through V at a = 0, 1/2, 1, minimised on
+        # [0.05, 1]; the better trial point if the parabola's minimum is not lower.
+        trials = s.x[None] + jnp.array([0.5, 1.0], dtype)[:, None, None] * direction[None]
+        v_h, v_1 = jax.vmap(lambda y: ni_gap(game, y, respond(y)))(trials)
+        c2 = 2.0 * (v_1 - 2.0 * v_h + s.gap)
+        c1 = v_1 - s.gap - c2
+        a_star = jnp.clip(jnp.where(c2 > 0, -c1 / (2.0 * jnp.where(c2 > 0, c2, 1.0)), 1.0),
+                          0.05, 1.0)
+        v_star = s.gap + c1 * a_star + c2 * a_star**2  # predicted
+        values = jnp.where(jnp.isfinite(jnp.stack([v_star, v_h, v_1])),
+                           jnp.stack([v_star, v_h, v_1]), jnp.inf)
+        a = jnp.stack([a_star, 0.5, 1.0])[jnp.argmin(values)]
+        return s.x + a * direction, a
+
+    def body(s: _State) -> _State:
+        first = s.phase == -1
+        converged = (s.phase == 0) & (s.gap < tol)
+        x_next, a = jax.lax.cond(
+            first | converged,
+            lambda: (jax.lax.cond(first, lambda: s.x, lambda: _polish(game, s)), nan),
+            lambda: relaxation_step(s),
+        )
+        r = respond(x_next)
+        gap = ni_gap(game, x_next, r)
+        moved = ~first & ~converged
+        k = jnp.where(moved, s.step + 1, s.step)
+        new = _State(
+            x=x_next, response=r, gap=gap, step=k, gaps=s.gaps.at[k].set(
+                jnp.where(converged, s.gaps[k], gap)),
+            alphas=jnp.where(moved, s.alphas.at[s.step].set(a), s.alphas),
+            phase=jnp.where(converged, 1, 0).astype(jnp.int32), fallback=(s.x, s.response, s.gap),
+            result=s.result,
+        )
+        # Phase 0: decide from the relaxation's own state.
+        code = status(new, jnp.where(first, gap, s.gaps[0]))
+        relaxing = eqx.tree_at(lambda z: z.result, new,
+                               jnp.where(code == RESULTS.successful, -1, code))
+        # Phase 1 (the polished candidate was just evaluated): keep it if the gap did not
+        # grow and it is feasible; else go back to the relaxation's point. Done either way.
+        x_f, r_f, g_f = new.fallback
+        scale = jnp.maximum(1.0, jnp.max(jnp.abs(x_f)))
+        accept = (jnp.all(jnp.isfinite(x_next)) & (gap <= g_f)
+                  & (violation(game, x_next) <= 1e-10 * scale))
+        polished = jax.tree.map(
+            lambda p, q: jnp.where(accept, p, q), (x_next, r, gap), (x_f, r_f, g_f))
+        finished = eqx.tree_at(lambda z: (z.x, z.response, z.gap, z.result), new,
+                               (*polished, jnp.asarray(RESULTS.successful, jnp.int32)))
+        return jax.tree.map(lambda p, q: jnp.where(converged, p, q), finished, relaxing)
 
     if unrolled:
-        def body(s, _):
-            code = status(s)
-            new = advance(s)
-            frozen = code >= 0
-            s = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), s, new)
-            return eqx.tree_at(lambda z: z.result, s, jnp.where(frozen, code, s.result)), None
+        def scan_body(s, _):
+            new = body(s)
+            return jax.tree.map(lambda a, b: jnp.where(s.result >= 0, a, b), s, new), None
 
-        state = eqx.tree_at(lambda z: z.result, state, jnp.asarray(-1, jnp.int32))
-        state, _ = jax.lax.scan(body, state, None, length=max_steps + 1)
-        result = jnp.where(state.result >= 0, state.result, status(state))
+        state, _ = jax.lax.scan(scan_body, state, None, length=max_steps + 2)
     else:
-        state = jax.lax.while_loop(lambda s: status(s) < 0, advance, state)
-        result = status(state)
-    result = jnp.maximum(result, 0)
-    return _polish(game, state, result, inner), result
+        state = jax.lax.while_loop(lambda s: s.result < 0, body, state)
+    return state, jnp.maximum(state.result, 0)
 
 
-def _polish(game, state: _State, result, inner, steps: int = 3):
-    """Newton on the equilibrium's KKT conditions (active set of the last response), kept only
-    if the NI gap does not grow and the point stays feasible.
+def _polish(game, state: _State, steps: int = 3):
+    """Newton on the equilibrium's KKT conditions (active set of the last response).
 
     The NI gap is quadratic in the distance to the equilibrium, so a gap of 1e-8 leaves
     errors near 1e-4 relative; a converged relaxation has found the active set, and Newton
     on the KKT conditions then reaches the equilibrium to rounding (one step for quadratic
-    games).
+    games). The caller keeps the result only if the NI gap does not grow and it is feasible.
     """
     active = _active(game, state.x, state.response)
     has_eq = jnp.isfinite(game.row_sums())
@@ -212,13 +240,7 @@ def _polish(game, state: _State, result, inner, steps: int = 3):
 
     for _ in range(steps):
         flat = flat - jnp.linalg.solve(jax.jacfwd(residual)(flat), residual(flat))
-    x = unravel(flat)[0]
-    response, gap = _evaluate(game, x, inner)
-    scale = jnp.maximum(1.0, jnp.max(jnp.abs(state.x)))
-    accept = ((result == RESULTS.successful) & jnp.all(jnp.isfinite(x)) & (gap <= state.gap)
-              & (violation(game, x) <= 1e-10 * scale))
-    polished = eqx.tree_at(lambda s: (s.x, s.response, s.gap), state, (x, response, gap))
-    return jax.tree.map(lambda a, b: jnp.where(accept, a, b), polished, state)
+    return unravel(flat)[0]
 
 
 def _solution(game, state: _State, result) -> NISolution:
@@ -307,7 +329,7 @@ def solve(
     max_steps: int = 1000,
     adjoint: str = "implicit",
     throw: bool = True,
-    response_tol: float = 1e-12,
+    response_tol: float = 1e-10,
     response_steps: int = 100,
 ) -> NISolution:
     """The (normalised) Nash equilibrium of ``game`` by Nikaido-Isoda relaxation.

@@ -81,9 +81,11 @@ class _Problem(eqx.Module):
             ps, y, y, lam)
 
     def derivatives(self, y, lam):
-        """Gradient (P, n) of the losses plus lam . g, g(y) (K,) and its Jacobian (K, P, n)."""
+        """Gradient (P, n) of each player's loss in its own block, g(y) (K,) and its Jacobian
+        (K, P, n)."""
         ps = jnp.arange(y.shape[0])
-        grad = jax.vmap(jax.grad(self.block_loss, argnums=1), (0, 0, None, None))(ps, y, y, lam)
+        grad = jax.vmap(jax.grad(self.block_loss, argnums=1), (0, 0, None, None))(
+            ps, y, y, jnp.zeros_like(lam))
         k = lam.shape[0]
         if k:
             g = self.game.shared(self.full(y))
@@ -174,14 +176,18 @@ def _residuals(prob: _Problem, st: _State, grad, g, jac, e):
     return jnp.max(jnp.abs(dual)), primal
 
 
-def _step(prob: _Problem, st: _State) -> _State:
-    """One Newton step on the perturbed KKT conditions, with fraction-to-the-boundary."""
+def _step(prob: _Problem, st: _State, mu_floor) -> _State:
+    """One Newton step on the perturbed KKT conditions, with fraction-to-the-boundary.
+
+    The barrier parameter stops at ``mu_floor`` (a tenth of the tolerance): pushing it to
+    rounding level makes the Newton systems so ill-conditioned that the residual grows again.
+    """
     dtype = st.y.dtype
     e = prob.equality_matrix(dtype)
     grad, g, jac = prob.derivatives(st.y, st.lam)
     hess = prob.hessians(st.y, st.lam)
     mean_comp, _ = _complementarity(prob, st)
-    mu = SIGMA * mean_comp
+    mu = jnp.maximum(SIGMA * mean_comp, mu_floor)
 
     sl = jnp.where(prob.has_lo, st.y - prob.lo, 1.0)
     su = jnp.where(prob.has_hi, prob.hi - st.y, 1.0)
@@ -258,25 +264,30 @@ def optimal_response(
     game: AbstractNIGame,
     x: Float[Array, "M T"],
     *,
-    tol: float = 1e-11,
+    tol: float = 1e-10,
     max_steps: int = 100,
     unrolled: bool = False,
 ) -> Response:
     """Z(x): every player's best unilateral deviation from ``x`` at once, over the joint set.
 
     ``tol`` bounds the final KKT residual (stationarity, equalities, shared constraints and
-    complementarity, max norms, in the units of the losses' gradients). ``unrolled=True`` runs
+    complementarity, max norms) relative to max(1, the largest loss gradient at the start).
+    Far below 1e-10 the Newton systems of an interior-point method are too ill-conditioned
+    in float64 for the residual to keep falling; :func:`evjax.solvers.solve` polishes its
+    result by Newton on the equilibrium's KKT conditions instead. ``unrolled=True`` runs
     exactly ``max_steps`` iterations in a ``lax.scan`` (freezing once converged), so that
     reverse-mode autodiff can go through it; otherwise a ``lax.while_loop`` stops at ``tol``.
     """
     prob = _problem(game, jnp.asarray(x))
     st = _measure(prob, _initial(prob, prob.x))
+    grad, _, _ = prob.derivatives(st.y, st.lam)
+    tol = tol * jnp.maximum(1.0, jnp.max(jnp.abs(grad)))
 
     def done(s):
         return (s.residual <= tol) | ~jnp.isfinite(s.residual)
 
     def advance(s):
-        return _measure(prob, _step(prob, s))
+        return _measure(prob, _step(prob, s, 0.01 * tol))
 
     if unrolled:
         def body(s, _):
