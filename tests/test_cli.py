@@ -146,17 +146,17 @@ def test_solve_with_constraints_uses_the_ni_solver(game_file, capsys):
     from helpers import Problem, constrained_best_response_gain
 
     code, out, _ = run(capsys, "solve", str(game_file), "--coalition", "0,1", "--nonnegative",
-                       "--rate-limit", "1.5", "--capacity", "3", "--json")
+                       "--rate-limit", "1.5", "--capacity", "1.75", "--json")
     assert code == 0
     result = json.loads(out)
     x = np.array(result["x"])
     game, _ = evjax.io.load_game(game_file)
     p = Problem(*(np.asarray(v, float) for v in (game.a, game.b, game.mu, game.d, game.xbar)))
-    assert x.min() >= -1e-12 and x.max() <= 1.5 + 1e-12 and x.sum(axis=0).max() <= 3 + 1e-12
-    assert x.sum(axis=0).max() > 3 - 1e-9  # the capacity binds
+    assert x.min() >= -1e-12 and x.max() <= 1.5 + 1e-12 and x.sum(axis=0).max() <= 1.75 + 1e-12
+    assert x.sum(axis=0).max() > 1.75 - 1e-9  # the capacity binds
     for player in ([0, 1], [2], [3], [4]):
         gain = constrained_best_response_gain(p, x, player, nonnegative=True, rate_limit=1.5,
-                                              capacity=3.0)
+                                              capacity=1.75)
         assert gain < 1e-8
     assert result["certificate"]["ni_gap"] < 1e-8 and result["ratios"][0] is not None
     code, _, err = run(capsys, "solve", str(game_file), "--capacity", "0.5")

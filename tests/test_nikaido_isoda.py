@@ -117,7 +117,7 @@ def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
 
     def value(arrays, adjoint):
         game = _objective(arrays, None)
-        sol = solve(game, adjoint=adjoint, max_steps=200)
+        sol = solve(game, adjoint=adjoint, max_steps=40, response_steps=40)
         return jnp.sum(weights * sol.value**2)
 
     grad_implicit = jax.jit(jax.grad(lambda v: value(v, "implicit")))(base)
