@@ -109,10 +109,16 @@ def cmd_solve(args) -> int:
               f"  {shown}")
     print(f"\nCertificate: KKT residual {float(cert.kkt_residual):.3g}, largest best-response "
           f"gain {float(cert.max_gain):.3g} over {len(cert.players)} players")
+    _print_profile(x)
+    return 0
+
+
+def _print_profile(x) -> None:
+    import numpy as np
+
     print("\nEquilibrium x (row i: station i, columns: steps):")
     with np.printoptions(precision=6, suppress=True, linewidth=120):
         print(np.asarray(x))
-    return 0
 
 
 def _numbers(text: str, flag: str) -> float | list[float]:
@@ -198,9 +204,7 @@ def _solve_constrained(args, game, coalitions, source, constraints) -> int:
             f"{n} = {r:.10g}" if r is not None else f"{n} = n/a" for n, r in zip(names, ratios)))
     print(f"\nNikaido-Isoda relaxation ({args.step} step): {cert['steps']} steps, NI gap "
           f"{cert['ni_gap']:.3g}, constraint violation {cert['violation']:.3g}")
-    print("\nEquilibrium x (row i: station i, columns: steps):")
-    with np.printoptions(precision=6, suppress=True, linewidth=120):
-        print(np.asarray(x))
+    _print_profile(x)
     return 0
 
 

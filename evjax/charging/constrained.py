@@ -65,31 +65,25 @@ class ConstrainedChargingGame(AbstractNIGame):
         self.maximize = False
         self.rate_limit = None
         self.capacity = None
+        known_d = concrete(game.d)
         if rate_limit is not None:
-            r = as_float_array("rate_limit", rate_limit, (0, 1))
-            r = jnp.broadcast_to(r, (n,)) if r.ndim == 0 else r
-            check_shape("rate_limit", r, (n,))
-            r = check_values("rate_limit", r, positive=True)
-            known, d = concrete(r), concrete(game.d)
-            if known is not None and d is not None:
-                bad = np.flatnonzero(t * known < d * (1 - 1e-12))
-                if bad.size:
-                    i = int(bad[0])
-                    raise ValueError(
-                        f"rate_limit is infeasible for station {i}: T * r_i = "
-                        f"{t * known[i]:.6g} is below its demand d_{i} = {d[i]:.6g}"
-                    )
+            r, known = _vector("rate_limit", rate_limit, n)
+            bad = np.flatnonzero(t * known < known_d * (1 - 1e-12)) if (
+                known is not None and known_d is not None) else ()
+            if len(bad):
+                i = int(bad[0])
+                raise ValueError(
+                    f"rate_limit is infeasible for station {i}: T * r_i = "
+                    f"{t * known[i]:.6g} is below its demand d_{i} = {known_d[i]:.6g}"
+                )
             self.rate_limit = r
         if capacity is not None:
-            c = as_float_array("capacity", capacity, (0, 1))
-            c = jnp.broadcast_to(c, (t,)) if c.ndim == 0 else c
-            check_shape("capacity", c, (t,))
-            c = check_values("capacity", c, positive=True)
-            known, d = concrete(c), concrete(game.d)
-            if known is not None and d is not None and known.sum() < d.sum() * (1 - 1e-12):
+            c, known = _vector("capacity", capacity, t)
+            if known is not None and known_d is not None and (
+                    known.sum() < known_d.sum() * (1 - 1e-12)):
                 raise ValueError(
                     f"capacity is infeasible: its total over the day, {known.sum():.6g}, is "
-                    f"below the total demand sum_i d_i = {d.sum():.6g}"
+                    f"below the total demand sum_i d_i = {known_d.sum():.6g}"
                 )
             self.capacity = c
 
@@ -127,6 +121,15 @@ class ConstrainedChargingGame(AbstractNIGame):
         """Flat profiles d_i / T (feasible for x >= 0, and for rate limits that allow d_i)."""
         n, t = self.shape
         return jnp.broadcast_to((self.game.d / t)[:, None], (n, t))
+
+
+def _vector(name: str, value, length: int):
+    """A positive finite scalar or (length,) vector, broadcast; and its value if concrete."""
+    v = as_float_array(name, value, (0, 1))
+    v = jnp.broadcast_to(v, (length,)) if v.ndim == 0 else v
+    check_shape(name, v, (length,))
+    v = check_values(name, v, positive=True)
+    return v, concrete(v)
 
 
 def constrained_cost_ratios(game: ConstrainedChargingGame, coalition, **options):
