@@ -5,9 +5,9 @@ import os
 import sys
 from pathlib import Path
 
-# jaxlib 0.10 on CPU can deadlock (all threads asleep) in a vmap of the Nikaido-Isoda solver
-# when XLA runs matrix products on its multi-threaded Eigen pool; one thread per op avoids
-# it (and the tests gain nothing from intra-op threads). Read when the backend starts.
+# One thread per XLA op: the tests gain nothing from intra-op threads on 2 cores, and it
+# made a vmap of the Nikaido-Isoda solver over 5-6 games stop hanging in isolated runs of
+# jaxlib 0.10's CPU runtime (not in the full suite: the batched test stays at 4 games).
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_cpu_multi_thread_eigen=false").strip()
 

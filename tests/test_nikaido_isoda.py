@@ -141,7 +141,9 @@ def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
 def test_batched_solves_match_single_solves():
     p = problem(2)
     rng = np.random.default_rng(2)
-    a_batch = p.a + rng.uniform(-0.3, 0.3, (6, T))
+    # 4 games: a vmap over 5 or more hangs (every thread asleep) in jaxlib 0.10's CPU runtime,
+    # reproducibly here on 2 cores; see the README's note on batched solves.
+    a_batch = p.a + rng.uniform(-0.3, 0.3, (4, T))
 
     def one(a):
         g = evjax.ChargingGame(a, p.b, p.mu, p.d, p.xbar)
@@ -149,7 +151,7 @@ def test_batched_solves_match_single_solves():
 
     batch = jax.jit(jax.vmap(one))(a_batch)
     assert (np.asarray(batch.result) == RESULTS.successful).all()
-    for k in (0, 5):
+    for k in (0, 3):
         single = jax.jit(one)(a_batch[k])
         np.testing.assert_allclose(batch.value[k], single.value, atol=1e-10)
     # An infeasible instance in the batch is reported as such; the others are unaffected.
