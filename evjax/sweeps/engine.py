@@ -32,7 +32,7 @@ from ..charging.reduced import (
     ratios_from_costs,
     subset_table,
 )
-from .summary import Summary, empty_summary, fold_chunks as fold_summary, merge_fields
+from .summary import Summary, empty_summary, fold_groups, merge_fields
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
@@ -207,7 +207,7 @@ def _block(free_tables, table, edges, first_high, static: SweepPlan):
     def reduce(summary, bits, cnash, nash):
         # Column 0 of every chunk is the empty low subset: bits[:, 0] is the chunk's high part.
         base = jax.lax.population_count(bits[:, 0]).astype(jnp.int32) + n_include
-        return fold_summary(summary, bits, ratios_from_costs(cnash, nash), base, size_ok,
+        return fold_groups(summary, bits, ratios_from_costs(cnash, nash), base, size_ok,
                             edges=edges, tol=static.tol)
 
     init = empty_summary(static.n_stations, edges.shape[0] - 1, static.top_k)

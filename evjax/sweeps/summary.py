@@ -99,7 +99,7 @@ def _best(values, codes, k, largest: bool):
     return (key if largest else -key), code
 
 
-def fold_chunks(
+def fold_groups(
     summary: Summary,
     codes: Int[Array, "C B"],
     ratios: Float[Array, "G C B"],
