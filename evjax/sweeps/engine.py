@@ -208,7 +208,7 @@ def _block(free_tables, table, edges, first_high, static: SweepPlan):
         # Column 0 of every chunk is the empty low subset: bits[:, 0] is the chunk's high part.
         base = jax.lax.population_count(bits[:, 0]).astype(jnp.int32) + n_include
         return fold_groups(summary, bits, ratios_from_costs(cnash, nash), base, size_ok,
-                            edges=edges, tol=static.tol)
+                           edges=edges, tol=static.tol)
 
     init = empty_summary(static.n_stations, edges.shape[0] - 1, static.top_k)
     highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
