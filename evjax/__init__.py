@@ -5,6 +5,10 @@ The library never changes JAX's global configuration; enable float64 in your own
 benchmarks do.
 """
 
+from ._runtime import apply_cpu_workaround as _apply_cpu_workaround
+
+_apply_cpu_workaround()  # before any computation: see evjax/_runtime.py
+
 from .sweeps import SweepResult, sweep, sweep_batch
 from .charging import (
     Certificate,

@@ -336,9 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
-    # jaxlib 0.10's CPU runtime can deadlock in batched Nikaido-Isoda solves when matrix
-    # products run on its multi-threaded Eigen pool: one thread per op (read when the
-    # backend starts, i.e. before the first computation).
+    # One thread per XLA op (read when the backend starts, i.e. before the first
+    # computation): the CLI's work is many small ops, which intra-op threads only slow down.
     if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                    + " --xla_cpu_multi_thread_eigen=false").strip()

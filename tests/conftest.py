@@ -5,9 +5,9 @@ import os
 import sys
 from pathlib import Path
 
-# One thread per XLA op: the tests gain nothing from intra-op threads on 2 cores, and it
-# made a vmap of the Nikaido-Isoda solver over 5-6 games stop hanging in isolated runs of
-# jaxlib 0.10's CPU runtime (not in the full suite: the batched test stays at 4 games).
+# One thread per XLA op: the tests gain nothing from intra-op threads on 2 cores. (The flag
+# that stops batched Nikaido-Isoda solves deadlocking on jaxlib 0.10 is set by importing
+# evjax: see evjax/_runtime.py.)
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_cpu_multi_thread_eigen=false").strip()
 

@@ -18,8 +18,11 @@ N, T = 5, 6
 
 
 def problem(seed=0, time_varying=False):
+    """A random 5-station, 6-step game. b is always a (T,) vector (constant unless
+    ``time_varying``), so that every test game has one pytree structure and the tests share
+    compiled solves: compiling a solve costs seconds, running one milliseconds."""
     rng = np.random.default_rng(seed)
-    b = rng.uniform(0.3, 0.8, T) if time_varying else np.float64(0.5)
+    b = rng.uniform(0.3, 0.8, T) if time_varying else np.full(T, 0.5)
     return Problem(rng.uniform(1, 2, T), b, rng.uniform(0.5, 2, N), rng.uniform(1, 3, N),
                    rng.uniform(0, 1, (N, T)))
 
@@ -30,7 +33,7 @@ STRUCTURES = [(), ([0, 1],), ([0, 1], [2, 3, 4])]
 
 
 @pytest.mark.parametrize("coalitions, time_varying", [
-    (STRUCTURES[0], False), (STRUCTURES[1], False), (STRUCTURES[2], False),
+    (STRUCTURES[0], False), (STRUCTURES[1], True), (STRUCTURES[2], False),
     (STRUCTURES[2], True),
 ])
 def test_unconstrained_equilibrium_is_the_closed_form(coalitions, time_varying):
@@ -47,11 +50,15 @@ def test_unconstrained_equilibrium_is_the_closed_form(coalitions, time_varying):
 CONSTRAINTS = dict(nonnegative=True, rate_limit=0.55, capacity=1.75)
 
 
+def constrained(p: Problem, **constraints) -> ConstrainedChargingGame:
+    """Coalition {0, 1} under ``CONSTRAINTS`` (or ``constraints``): the shared test structure."""
+    return ConstrainedChargingGame(p.game(), ([0, 1],), **{**CONSTRAINTS, **constraints})
+
+
 @pytest.mark.parametrize("step", ["constant", "optimal"])
 def test_constrained_equilibrium_is_certified_by_independent_best_responses(step):
     p = problem(2)
-    structure = ([0, 1],)
-    game = ConstrainedChargingGame(p.game(), structure, **CONSTRAINTS)
+    game = constrained(p)
     sol = solve_jit(game, step=step)
     assert int(sol.result) == RESULTS.successful, RESULTS.message(sol.result)
     x = np.asarray(sol.value)
@@ -71,7 +78,7 @@ def test_constrained_equilibrium_is_certified_by_independent_best_responses(step
 
 
 def test_step_rules_agree_and_the_optimal_step_takes_fewer_steps():
-    game = ConstrainedChargingGame(problem(3).game(), ([1, 2],), nonnegative=True)
+    game = constrained(problem(3), rate_limit=0.7, capacity=2.5)
     const = solve_jit(game, step="constant")
     opt = solve_jit(game, step="optimal")
     np.testing.assert_allclose(const.value, opt.value, atol=1e-9)
@@ -102,35 +109,37 @@ def test_ni_function_is_the_total_unilateral_gain():
     assert best >= ni_function(game, jnp.asarray(x), jnp.asarray(y)) - 1e-12
 
 
-def _objective(game_arrays, which):
+def _objective(game_arrays):
     a, mu, d, rate, cap = game_arrays
     p = problem(5)
-    g = evjax.ChargingGame(a, p.b, mu, d, p.xbar)
-    return ConstrainedChargingGame(g, ([0, 1],), nonnegative=True, rate_limit=rate,
-                                   capacity=cap)
+    return constrained(p.with_(a=a, mu=mu, d=d), rate_limit=rate, capacity=cap)
 
 
 def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
     p = problem(5)
     weights = np.random.default_rng(1).uniform(0.5, 1.5, (N, T))
-    base = (p.a, p.mu, p.d, np.float64(0.65), np.full(T, 2.05))
+    base = (p.a, p.mu, p.d, np.full(N, 0.65), np.full(T, 2.05))
 
-    def value(arrays, adjoint):
-        game = _objective(arrays, None)
-        sol = solve(game, adjoint=adjoint, max_steps=40, response_steps=40)
-        return jnp.sum(weights * sol.value**2)
+    def value(arrays, **options):
+        return jnp.sum(weights * solve(_objective(arrays), **options).value**2)
 
-    grad_implicit = jax.jit(jax.grad(lambda v: value(v, "implicit")))(base)
-    grad_unrolled = jax.jit(jax.grad(lambda v: value(v, "unrolled")))(base)
-    forward = jax.jit(lambda v: value(v, "implicit"))
-    x = np.asarray(solve_jit(_objective(base, None)).value)
+    grad_implicit = jax.jit(jax.grad(value))(base)
+    # Unrolled: reverse mode through fixed-length scans (30 relaxation steps, 40 interior-
+    # point steps each), which must be long enough to converge.
+    grad_unrolled = jax.jit(jax.grad(lambda v: value(
+        v, adjoint="unrolled", max_steps=30, response_steps=40)))(base)
+
+    def forward(arrays):
+        return np.sum(weights * np.asarray(solve_jit(_objective(arrays)).value) ** 2)
+
+    x = np.asarray(solve_jit(_objective(base)).value)
     assert (x < 1e-9).any() and (x > 0.65 - 1e-9).any()  # active bounds at the solution
     assert (x.sum(axis=0) > 2.05 - 1e-9).any()  # and active capacity
     for k, name in enumerate(["a", "mu", "d", "rate_limit", "capacity"]):
         def f(v, k=k):
             arrays = list(base)
             arrays[k] = v
-            return np.asarray(forward(tuple(arrays)))
+            return forward(tuple(arrays))
 
         fd = central_difference(f, np.asarray(base[k]), step=1e-4)
         np.testing.assert_allclose(grad_implicit[k], fd, rtol=1e-5, atol=1e-7, err_msg=name)
@@ -138,47 +147,42 @@ def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
                                    err_msg=name)
 
 
-@pytest.mark.skip(reason="a jax.vmap of solve hangs (all threads asleep) in jaxlib 0.10's CPU "
-                  "runtime inside this suite, even at 4 games; open problem, see the README")
 def test_batched_solves_match_single_solves():
     p = problem(2)
     rng = np.random.default_rng(2)
-    # 4 games: a vmap over 5 or more hangs (every thread asleep) in jaxlib 0.10's CPU runtime,
-    # reproducibly here on 2 cores; see the README's note on batched solves.
-    a_batch = p.a + rng.uniform(-0.3, 0.3, (4, T))
+    # 16 games (on jaxlib 0.10 this needs the scheduler flag evjax sets on import: see
+    # evjax/_runtime.py; without it a vmap over 5 or more games deadlocks). Two of them
+    # demand more energy in total than the capacity allows: infeasible.
+    a_batch = p.a + rng.uniform(-0.3, 0.3, (16, T))
+    d_batch = np.tile(p.d, (16, 1))
+    d_batch[[3, 11]] *= 1.3
 
-    def one(a):
-        g = evjax.ChargingGame(a, p.b, p.mu, p.d, p.xbar)
-        return solve(ConstrainedChargingGame(g, ([0, 1],), **CONSTRAINTS), throw=False)
+    def one(a, d):
+        return solve(constrained(p.with_(a=a, d=d)), throw=False)
 
-    batch = jax.jit(jax.vmap(one))(a_batch)
-    assert (np.asarray(batch.result) == RESULTS.successful).all()
-    for k in (0, 3):
-        single = jax.jit(one)(a_batch[k])
+    batch = jax.jit(jax.vmap(one))(a_batch, d_batch)
+    feasible = np.ones(16, bool)
+    feasible[[3, 11]] = False
+    np.testing.assert_array_equal(batch.result, np.where(feasible, RESULTS.successful,
+                                                         RESULTS.infeasible))
+    # An infeasible instance leaves the others unaffected: they match single solves.
+    for k in (0, 4, 15):
+        single = solve_jit(constrained(p.with_(a=a_batch[k])))
         np.testing.assert_allclose(batch.value[k], single.value, atol=1e-10)
-    # An infeasible instance in the batch is reported as such; the others are unaffected.
-    tight = p.with_(d=p.d * 1.3)  # total demand above the capacity
-    def other(a):
-        g = evjax.ChargingGame(a, p.b, p.mu, tight.d, p.xbar)
-        return solve(ConstrainedChargingGame(g, ([0, 1],), **CONSTRAINTS), throw=False)
-
-    codes = jax.jit(jax.vmap(other))(a_batch[:2]).result
-    np.testing.assert_array_equal(codes, RESULTS.infeasible)
 
 
 def test_failures_are_reported_not_presented_as_equilibria():
-    game = ConstrainedChargingGame(problem(7).game(), ([0, 1],), nonnegative=True)
-    sol = solve_jit(game, max_steps=2, throw=False)
+    p = problem(7)
+    sol = solve_jit(constrained(p), max_steps=2, throw=False)
     assert int(sol.result) == RESULTS.max_steps_reached
     assert float(sol.gap) > 1e-8
-    with pytest.raises(Exception, match="did not reach tol"):
-        jax.block_until_ready(solve_jit(game, max_steps=2, throw=True))
-    # Feasible in total, but hour 0 cannot carry the stations' rate-limited minimum.
-    g = evjax.ChargingGame(np.ones(2), 0.5, np.ones(2), np.array([2.0, 2.0]),
-                           np.full((2, 2), 1.0))
-    tight = ConstrainedChargingGame(g, (), rate_limit=1.0, capacity=np.array([1.5, 2.5]))
-    sol = solve(tight, throw=False)
-    assert int(sol.result) == RESULTS.infeasible
+    # Feasible in total, but hour 0 cannot carry the stations' rate-limited minimum: every
+    # station must charge nearly d_i / T each hour, hour 0 allows half of that in total.
+    rate = p.d / T * 1.001
+    capacity = np.full(T, p.d.sum())
+    capacity[0] = 0.5 * p.d.sum() / T
+    with pytest.raises(Exception, match="infeasible"):
+        jax.block_until_ready(solve_jit(constrained(p, rate_limit=rate, capacity=capacity)))
 
 
 def test_bad_options_raise_clear_errors():

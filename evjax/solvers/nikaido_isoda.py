@@ -238,9 +238,10 @@ def _polish(game, state: _State, steps: int = 3):
     def residual(v):
         return jax.flatten_util.ravel_pytree(_kkt(unravel(v), active, (game,)))[0]
 
-    for _ in range(steps):
-        flat = flat - jnp.linalg.solve(jax.jacfwd(residual)(flat), residual(flat))
-    return unravel(flat)[0]
+    def newton(_, v):
+        return v - jnp.linalg.solve(jax.jacfwd(residual)(v), residual(v))
+
+    return unravel(jax.lax.fori_loop(0, steps, newton, flat))[0]
 
 
 def _solution(game, state: _State, result) -> NISolution:
