@@ -412,3 +412,33 @@ def constrained_best_response_gain(problem: Problem, x, player: Sequence[int], *
         return 0.5 * v @ h @ v + q @ v
 
     return float(f(x[p].ravel()) - f(y))
+
+
+def qp_interior_point(h, q, a_eq, b_eq, g, h_in, *, tol: float = 1e-13, iters: int = 200):
+    """argmin 1/2 x'Hx + q'x s.t. A x = b, G x <= h_in: a dense primal-dual interior-point
+    method in numpy (Nocedal and Wright 16.6), no JAX. Raises if it does not converge."""
+    n, m = h.shape[0], g.shape[0]
+    x, y = np.zeros(n), np.zeros(a_eq.shape[0])
+    s, z = np.maximum(h_in - g @ x, 1.0), np.ones(m)
+    for _ in range(iters):
+        r_d = h @ x + q + a_eq.T @ y + g.T @ z
+        r_p, r_g = a_eq @ x - b_eq, g @ x + s - h_in
+        gap = s @ z / m
+        scale = 1.0 + np.abs(q).max()
+        if max(np.abs(r_d).max() / scale, np.abs(r_p).max(), np.abs(r_g).max(), gap) < tol:
+            return x
+        r_c = s * z - 0.1 * gap
+        kkt = np.block([[h + g.T @ ((z / s)[:, None] * g), a_eq.T],
+                        [a_eq, np.zeros((a_eq.shape[0], a_eq.shape[0]))]])
+        rhs = np.concatenate([-r_d + g.T @ ((r_c - z * r_g) / s), -r_p])
+        d = np.linalg.solve(kkt, rhs)
+        dx, dy = d[:n], d[n:]
+        ds = -r_g - g @ dx
+        dz = (-r_c - z * ds) / s
+        step = 1.0
+        for v, dv in ((s, ds), (z, dz)):
+            neg = dv < 0
+            if neg.any():
+                step = min(step, 0.99 * np.min(-v[neg] / dv[neg]))
+        x, y, s, z = x + step * dx, y + step * dy, s + step * ds, z + step * dz
+    raise RuntimeError("qp_interior_point did not converge")

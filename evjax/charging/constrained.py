@@ -11,6 +11,13 @@ equality sum_t x_i^t = d_i. The constraints the paper leaves as future work are 
   equilibrium (one price of capacity for every player).
 
 Without constraints the equilibrium is the closed form of :func:`evjax.equilibrium`.
+
+Coalitions as data: given a 0/1 membership array instead of index lists, every station is a
+player of its own that minimises its coalition's summed cost over its own profile. The
+coalition's cost is jointly convex and the constraints separate by station (the shared one
+with one price for all), so the members' block-wise optimality conditions are the
+coalition's joint ones: the same equilibrium, but with players fixed, so one compiled solve
+serves every coalition (``jax.vmap`` over memberships, as constrained sweeps do).
 """
 
 from __future__ import annotations
@@ -36,13 +43,15 @@ class ConstrainedChargingGame(AbstractNIGame):
     Arguments:
         game: the charging game (a (T,), b scalar or (T,), mu, d (N,), xbar (N, T)).
         coalitions: disjoint coalitions (lists of station indices); the other stations act
-            alone. ``()`` is the Nash game.
+            alone. ``()`` is the Nash game. Or a 0/1 membership array (N,) or (K, N) of
+            disjoint coalitions (may be traced: coalitions as data, see the module notes).
         nonnegative: require x >= 0.
         rate_limit: per-station upper bound r_i on every x_i^t (scalar or (N,)), or None.
         capacity: shared upper bound on sum_i x_i^t (scalar or (T,)), or None.
     """
 
     game: ChargingGame
+    membership: Float[Array, "K N"] | None
     rate_limit: Float[Array, " N"] | None
     capacity: Float[Array, " T"] | None
     players: tuple[tuple[int, ...], ...] = eqx.field(static=True)
@@ -60,7 +69,17 @@ class ConstrainedChargingGame(AbstractNIGame):
     ):
         n, t = game.n_stations, game.n_steps
         self.game = game
-        self.players = check_players(structure_players(coalitions, n), n)
+        if isinstance(coalitions, (np.ndarray, jax.Array)):
+            m = jnp.asarray(coalitions, float)
+            m = m[None] if m.ndim == 1 else m
+            if m.ndim != 2 or m.shape[1] != n:
+                raise ValueError(f"a membership array must have shape (N,) or (K, N) with N = "
+                                 f"{n}, got {tuple(jnp.shape(coalitions))}")
+            self.membership = m
+            self.players = tuple((i,) for i in range(n))
+        else:
+            self.membership = None
+            self.players = check_players(structure_players(coalitions, n), n)
         self.nonnegative = bool(nonnegative)
         self.maximize = False
         self.rate_limit = None
@@ -97,8 +116,13 @@ class ConstrainedChargingGame(AbstractNIGame):
 
     def payoffs(self, x: Float[Array, "N T"]) -> Float[Array, " P"]:
         """Each player's summed station cost (eq (1) summed over its members, eq (5))."""
+        costs = station_costs(self.game, x)
+        if self.membership is not None:  # station i pays its coalition's summed cost
+            together = self.membership.T @ self.membership  # 1 where i, j share a coalition
+            team = together + jnp.diag(1.0 - jnp.diag(together))
+            return team @ costs
         owner = owner_of(self.players)
-        return jax.ops.segment_sum(station_costs(self.game, x), owner, len(self.players))
+        return jax.ops.segment_sum(costs, owner, len(self.players))
 
     def bounds(self):
         n, t = self.shape

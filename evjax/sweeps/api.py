@@ -121,7 +121,22 @@ def sweep(
 
     Returns a :class:`SweepResult`. Per coalition the work is O(T) after an O(N T) per-game
     precomputation (``evjax.charging.reduced``); memory is O(block), never O(2^N).
+
+    A :class:`evjax.ConstrainedChargingGame` (x >= 0, rate limits, capacity) takes the slower
+    path of :func:`evjax.sweeps.constrained.sweep_constrained`: one Nikaido-Isoda solve per
+    coalition, at most 16 free stations, without ``out``, ``table`` or ``devices``.
     """
+    from ..charging.constrained import ConstrainedChargingGame
+
+    if isinstance(game, ConstrainedChargingGame):
+        from .constrained import sweep_constrained
+
+        unsupported = [k for k, v in (("out", out), ("table", table), ("devices", devices))
+                       if v not in (None, False)]
+        if unsupported:
+            raise ValueError(f"a constrained sweep does not support {', '.join(unsupported)}")
+        return sweep_constrained(game, sizes=sizes, include=include, exclude=exclude,
+                                 top_k=top_k, tol=tol, bins=bins, progress=progress)
     plan = make_plan(game, sizes=sizes, include=include, exclude=exclude, top_k=top_k, tol=tol,
                      bins=bins, low_bits=low_bits, block_size=block_size)
     if jax.process_count() > 1 and out is not None:
