@@ -25,7 +25,7 @@ except through nashopt itself.
 Solvers (``GNEP_LQ(..., solver=...)``, nashopt 1.3.9): the MILP route ("highs", "gurobi",
 big-M on the KKT conditions) and, for variational GNEs, "dr_daqp", "qp_gnep", "lemke",
 "lemke_dual", "log_ipm", "prox_admm", "extragradient", "op_extrap". On the N = 20, T = 24
-game of bench_nashopt_check.py (2 shared CPU cores) "lemke_dual" was the fastest accurate one
+game of bench_ni.py (2 shared CPU cores) "lemke_dual" was the fastest accurate one
 (equilibrium within 1e-15 of evjax's, about 0.1 to 0.3 s a solve), then "dr_daqp" (the one
 NashOpt's README calls usually fastest; accurate, about 2x slower here), "lemke" and
 "qp_gnep" (accurate, 1 to 2 s), "op_extrap" (accurate, 10 to 20 s); "prox_admm" (default

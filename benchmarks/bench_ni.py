@@ -1,26 +1,30 @@
-"""evjax's Nikaido-Isoda solver against NashOpt on one box-constrained charging game.
+"""The Nikaido-Isoda solver (issue 4): evjax against NashOpt on a box-constrained charging game.
 
-A check before the full benchmark of issue 4: a Nash game with N = 20 stations, T = 24 steps
-and x >= 0 binding for some stations (a few nominal profiles concentrated in 2 to 4 steps, a
-price offset a^t higher in the evening), solved by
+A Nash game with N = 20 stations, T = 24 steps and x >= 0 binding for some stations (a few
+nominal profiles concentrated in 2 to 4 steps, a price offset a^t higher in the evening),
+NI gap tolerance 1e-8, solved by
 
 * evjax: ``evjax.solvers.solve(ConstrainedChargingGame(game, (), nonnegative=True),
-  tol=1e-8)``, jitted, float64, with the constant step (default) and the optimal step;
+  tol=1e-8)``, jitted, float64, with the constant step (default) and the optimal step; single
+  solves, a ``jax.vmap`` over ``--batch`` instances (a^t perturbed) in one call, and the
+  implicit gradient of the summed cost of stations 0..4 with respect to mu;
 * NashOpt (``benchmarks/_nashopt.py``): ``GNEP_LQ`` (variational) with the solvers given by
   ``--solvers`` (default: dr_daqp, lemke_dual, qp_gnep, the accurate ones that take under a
   few seconds here; ``all`` adds lemke, log_ipm, prox_admm, extragradient, op_extrap, which
   take seconds to minutes or stop short of 1e-8). The fastest one whose equilibrium passes the
-  certificate (best-response gains and violation < 1e-8) then computes the finite-difference
-  gradient of the summed cost of stations 0..4 with respect to mu (central, 2N re-solves),
-  compared with evjax's implicit gradient.
+  certificate (best-response gains and violation < 1e-8) is the baseline: its sequential
+  throughput, and its finite-difference gradient (central, 2N re-solves).
 
 It prints each equilibrium's certificate (largest best-response gain, by exact water filling
-independent of both libraries; constraint violation; max abs difference from evjax's) and
-the times, all measured interleaved round-robin after a warm-up (median and min: on a shared
-machine the min is the steadier figure). NashOpt is optional: ``pip install -e ".[bench]"``,
-preferably in its own virtual environment.
+independent of both libraries; constraint violation; max abs difference from evjax's), the
+times, all measured interleaved round-robin after a warm-up (median and min: on a shared
+machine the min is the steadier figure), the ratios against the targets of issue 4, and the
+relaxation steps of both step rules against N. Unless ``--no-write``, the tables go to
+``benchmarks/RESULTS.md``. NashOpt is optional: ``pip install -e ".[bench]"``, preferably in
+its own virtual environment.
 
-    python benchmarks/bench_nashopt_check.py [--repeats 7] [--fd-repeats 3] [--solvers all]
+    python benchmarks/bench_ni.py [--repeats 7] [--fd-repeats 3] [--batch 1000]
+                                  [--sizes 5,10,20,40] [--solvers all] [--no-write]
 """
 
 from __future__ import annotations
@@ -95,6 +99,11 @@ def main(argv=None):
                         help="timed measurements per solve (median reported)")
     parser.add_argument("--fd-repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=1000,
+                        help="instances in the batched (vmapped) evjax call")
+    parser.add_argument("--sizes", default="5,10,20,40",
+                        help="N values for the iteration counts of both step rules (T = 24)")
+    parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     parser.add_argument("--solvers", default="dr_daqp,lemke_dual,qp_gnep",
                         help="comma-separated NashOpt GNEP_LQ solvers to compare, or 'all' "
                              f"({','.join(_nashopt.VGNE_SOLVERS)}); the fastest accurate one "
@@ -104,7 +113,7 @@ def main(argv=None):
     try:
         _nashopt.require()
     except ImportError as e:
-        sys.exit(f"bench_nashopt_check: {e}")
+        sys.exit(f"bench_ni: {e}")
 
     import _common
     import jax
@@ -169,6 +178,28 @@ def main(argv=None):
         if name.startswith("NashOpt") and max(gain, viol) < 1e-8:
             accurate.append(name.split()[1])
 
+    # Batched: --batch instances with a^t perturbed, one vmapped call (throw=False).
+    a_batch = a + np.random.default_rng(args.seed + 1).uniform(-0.05, 0.05, (args.batch, t))
+
+    def batch_game(a_):
+        g = evjax.ChargingGame(a_, b, jnp.asarray(mu), jnp.asarray(d), jnp.asarray(xbar))
+        return evjax.ConstrainedChargingGame(g, (), nonnegative=True)
+
+    batched = {}
+    for step in ("constant", "optimal"):
+        run = jax.jit(jax.vmap(lambda a_, step=step: evjax.solvers.solve(
+            batch_game(a_), tol=1e-8, step=step, throw=False)))
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(run(jnp.asarray(a_batch)))
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(run(jnp.asarray(a_batch)))
+        batched[step] = (time.perf_counter() - t0, out)
+        codes = np.bincount(np.asarray(out.result), minlength=5)
+        print(f"evjax batched step={step}: {args.batch} instances in {batched[step][0]:.2f} s "
+              f"(first call {first:.1f} s); result codes {codes.tolist()}, steps up to "
+              f"{int(np.asarray(out.steps).max())}", flush=True)
+
     # Gradients: d(summed cost of stations 0..4 at equilibrium)/d mu.
     coalition = np.arange(5)
 
@@ -210,6 +241,73 @@ def main(argv=None):
         rel = np.abs(g_ev - g_fd).max() / np.abs(g_fd).max()
         print(f"  evjax implicit gradient (step={step}) vs NashOpt FD: max rel. difference "
               f"{rel:.2e}")
+
+    # Against the targets of issue 4.
+    base = timings[f"NashOpt {fastest} (build + solve)"].median
+    rows = []
+    for step in ("constant", "optimal"):
+        single = timings[f"evjax solve (step={step})"].median
+        batch_s, out = batched[step]
+        ok = int(np.sum(np.asarray(out.result) == 0))
+        grad_s = timings[f"evjax implicit gradient (step={step})"].median
+        rows.append([
+            step, f"{single * 1e3:.0f}", f"{base / single:.2f} (> 1)",
+            f"{batch_s / args.batch * 1e3:.1f} ({ok}/{args.batch} conv.)",
+            f"{base / (batch_s / args.batch):.2f} (>= 100)",
+            f"{grad_s * 1e3:.0f}", f"{med / grad_s:.1f} (>= 100)",
+        ])
+    headers = ["evjax step", "single [ms]", "NashOpt/single", "batched [ms/inst]",
+               "batched vs NashOpt seq.", "implicit grad [ms]", "NashOpt FD / implicit"]
+    table = _common.markdown_table(headers, rows)
+    print(f"\nNashOpt {fastest}: {base * 1e3:.0f} ms per build + solve (its sequential "
+          f"throughput), FD gradient {med:.2f} s\n")
+    print(table)
+
+    # Relaxation steps of both step rules against N (T = 24, same construction).
+    counts = []
+    for n_ in [int(v) for v in args.sizes.split(",") if v.strip()]:
+        a_, b_, mu_, d_, xbar_ = make_game(n=n_, t=t, seed=args.seed,
+                                           concentrated=max(1, n_ // 4))
+        g = evjax.ConstrainedChargingGame(
+            evjax.ChargingGame(jnp.asarray(a_), b_, jnp.asarray(mu_), jnp.asarray(d_),
+                               jnp.asarray(xbar_)), (), nonnegative=True)
+        row = [n_]
+        for step in ("constant", "optimal"):
+            sol = jax.jit(lambda g, step=step: evjax.solvers.solve(
+                g, tol=1e-8, step=step, throw=False))(g)
+            row.append(f"{int(sol.steps)}" + ("" if int(sol.result) == 0 else
+                                              f" ({evjax.solvers.RESULTS.message(sol.result)})"))
+        counts.append(row)
+        print(f"N={n_}: steps constant {row[1]}, optimal {row[2]}", flush=True)
+    steps_table = _common.markdown_table(["N", "constant step", "optimal step"], counts)
+    print(steps_table)
+
+    if args.no_write:
+        return
+    body = "\n".join([
+        f"Date: {_common.now_utc()}  ",
+        f"Command: `{_common.command_line()}`",
+        "",
+        f"Box-constrained charging game (x >= 0 binding), N = {n}, T = {t}, NI gap 1e-8, "
+        "Nash (no coalition). Single solves and gradients: median of interleaved "
+        f"measurements after a warm-up. Batched: one `jax.vmap` call over {args.batch} "
+        "instances (a^t perturbed), second call timed. NashOpt baseline: its fastest "
+        f"accurate solver, `{fastest}` (build + solve, {base * 1e3:.0f} ms), and its central "
+        f"finite-difference gradient with respect to mu ({2 * n} re-solves, {med:.2f} s). "
+        "Targets of issue 4 in parentheses.",
+        "",
+        table,
+        "",
+        "Relaxation steps to NI gap 1e-8 against N (T = 24):",
+        "",
+        steps_table,
+        "",
+        "Machine:",
+        "",
+        _common.format_machine(_common.machine_info(), markdown=True),
+    ])
+    path = _common.replace_section("## Nikaido-Isoda solver vs NashOpt", body)
+    print(f"wrote {path}")
 
 
 def _version(name):
