@@ -36,7 +36,8 @@ from .response import Response, optimal_response
 
 RESULT_MESSAGES = (
     "converged",
-    "the NI gap did not reach tol within max_steps relaxation steps",
+    "the NI gap did not reach tol within max_steps relaxation steps (with step='constant', "
+    "try step='optimal', which also converges where constant steps cycle)",
     "the relaxation diverged (the NI gap grew by a factor of more than 1e6)",
     "the game looks infeasible: the optimal response could not satisfy the constraints",
     "a non-finite value appeared (NaN or inf in the payoffs or their derivatives)",

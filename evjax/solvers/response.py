@@ -110,6 +110,7 @@ class _State(eqx.Module):
     residual: Array
     primal: Array
     step: Array
+    derivatives: tuple  # (grad, g, jac) at y, from _measure, reused by _step
 
 
 def _problem(game: AbstractNIGame, x) -> _Problem:
@@ -149,7 +150,7 @@ def _initial(prob: _Problem, x) -> _State:
         y=y, nu=jnp.zeros(prob.rhs.shape, y.dtype), zl=jnp.where(prob.has_lo, one, 0.0),
         zu=jnp.where(prob.has_hi, one, 0.0), s=s, lam=jnp.ones(k, y.dtype),
         residual=jnp.asarray(jnp.inf, y.dtype), primal=jnp.asarray(jnp.inf, y.dtype),
-        step=jnp.asarray(0, jnp.int32),
+        step=jnp.asarray(0, jnp.int32), derivatives=prob.derivatives(y, jnp.ones(k, y.dtype)),
     )
 
 
@@ -184,7 +185,7 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     """
     dtype = st.y.dtype
     e = prob.equality_matrix(dtype)
-    grad, g, jac = prob.derivatives(st.y, st.lam)
+    grad, g, jac = st.derivatives
     hess = prob.hessians(st.y, st.lam)
     mean_comp, _ = _complementarity(prob, st)
     mu = jnp.maximum(SIGMA * mean_comp, mu_floor)
@@ -246,7 +247,7 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     return _State(
         y=st.y + alpha * dy, nu=st.nu + alpha * dnu, zl=st.zl + alpha * dzl,
         zu=st.zu + alpha * dzu, s=st.s + alpha * ds, lam=st.lam + alpha * dlam,
-        residual=st.residual, primal=st.primal, step=st.step + 1,
+        residual=st.residual, primal=st.primal, step=st.step + 1, derivatives=st.derivatives,
     )
 
 
@@ -257,7 +258,8 @@ def _measure(prob: _Problem, st: _State) -> _State:
     dual_res, primal_res = _residuals(prob, st, grad, g, jac, e)
     _, largest_comp = _complementarity(prob, st)
     residual = jnp.maximum(jnp.maximum(dual_res, primal_res), largest_comp)
-    return eqx.tree_at(lambda s: (s.residual, s.primal), st, (residual, primal_res))
+    return eqx.tree_at(lambda s: (s.residual, s.primal, s.derivatives), st,
+                       (residual, primal_res, (grad, g, jac)))
 
 
 def optimal_response(
@@ -280,8 +282,7 @@ def optimal_response(
     """
     prob = _problem(game, jnp.asarray(x))
     st = _measure(prob, _initial(prob, prob.x))
-    grad, _, _ = prob.derivatives(st.y, st.lam)
-    tol = tol * jnp.maximum(1.0, jnp.max(jnp.abs(grad)))
+    tol = tol * jnp.maximum(1.0, jnp.max(jnp.abs(st.derivatives[0])))
 
     def done(s):
         return (s.residual <= tol) | ~jnp.isfinite(s.residual)
