@@ -116,7 +116,10 @@ class _State(eqx.Module):
     alphas: Array
     phase: Array  # -1: x not evaluated yet; 0: relaxing; 1: x is a polished candidate
     fallback: tuple  # (x, response, gap) of the relaxation's last point, during phase 1
-    result: Array  # -1 while running
+    result: Array  # -1 while running, _POLISH when the relaxation converged
+
+
+_POLISH = -2  # the relaxation converged: polish, then evaluate the polished point
 
 
 def _respond(game, x, options):
@@ -128,9 +131,14 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
 
     Every optimal response is computed at one place in the loop body (one copy of the
     interior-point method in the compiled program; the optimal step rule adds one batched
-    copy for its two trial points): the body picks the next point (the first, a relaxation
-    step or the polished candidate), then evaluates Z and V there. ``unrolled`` runs the same
-    body in a ``lax.scan`` of ``max_steps + 2`` iterations, frozen once finished.
+    copy for its two trial points): the body picks the next point (the first or a relaxation
+    step), then evaluates Z and V there. The loop runs twice, in a two-round ``fori_loop``:
+    the relaxation until it converges, then, after the polish, once more to evaluate the
+    polished point. The polish sits between the rounds, under a ``cond`` on the round number,
+    which stays a ``cond`` under ``jax.vmap`` (inside the loop body a batched predicate would
+    turn it into a select and run the polish at every step of every game). ``unrolled``
+    runs the same body in ``lax.scan``s (``max_steps + 1`` steps, then 1), frozen once
+    finished.
     """
     dtype = x0.dtype
     respond = ft.partial(_respond, game, options=inner)
@@ -154,7 +162,7 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
              s.gap < tol,
              s.gap > 1e6 * jnp.maximum(first_gap, tol),
              s.step >= max_steps],
-            [RESULTS.infeasible, RESULTS.nonfinite, RESULTS.successful, RESULTS.diverged,
+            [RESULTS.infeasible, RESULTS.nonfinite, _POLISH, RESULTS.diverged,
              RESULTS.max_steps_reached],
             -1,
         )
@@ -179,30 +187,25 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
 
     def body(s: _State) -> _State:
         first = s.phase == -1
-        converged = (s.phase == 0) & (s.gap < tol)
-        x_next, a = jax.lax.cond(
-            first | converged,
-            lambda: (jax.lax.cond(first, lambda: s.x, lambda: _polish(game, s)), nan),
-            lambda: relaxation_step(s),
-        )
+        candidate = s.phase == 1
+        x_next, a = jax.lax.cond(first | candidate, lambda: (s.x, nan),
+                                 lambda: relaxation_step(s))
         r = respond(x_next)
         gap = ni_gap(game, x_next, r)
-        moved = ~first & ~converged
+        moved = ~first & ~candidate
         k = jnp.where(moved, s.step + 1, s.step)
         new = _State(
-            x=x_next, response=r, gap=gap, step=k, gaps=s.gaps.at[k].set(
-                jnp.where(converged, s.gaps[k], gap)),
+            x=x_next, response=r, gap=gap, step=k,
+            gaps=jnp.where(candidate, s.gaps, s.gaps.at[k].set(gap)),
             alphas=jnp.where(moved, s.alphas.at[s.step].set(a), s.alphas),
-            phase=jnp.where(converged, 1, 0).astype(jnp.int32), fallback=(s.x, s.response, s.gap),
-            result=s.result,
+            phase=jnp.zeros_like(s.phase), fallback=s.fallback, result=s.result,
         )
-        # Phase 0: decide from the relaxation's own state.
+        # Relaxing: decide from the relaxation's own state.
         code = status(new, jnp.where(first, gap, s.gaps[0]))
-        relaxing = eqx.tree_at(lambda z: z.result, new,
-                               jnp.where(code == RESULTS.successful, -1, code))
-        # Phase 1 (the polished candidate was just evaluated): keep it if the gap did not
-        # grow and it is feasible; else go back to the relaxation's point. Done either way.
-        x_f, r_f, g_f = new.fallback
+        relaxing = eqx.tree_at(lambda z: z.result, new, code)
+        # The polished candidate was just evaluated: keep it if the gap did not grow and it
+        # is feasible; else go back to the relaxation's point. Done either way.
+        x_f, r_f, g_f = s.fallback
         scale = jnp.maximum(1.0, jnp.max(jnp.abs(x_f)))
         accept = (jnp.all(jnp.isfinite(x_next)) & (gap <= g_f)
                   & (violation(game, x_next) <= 1e-10 * scale))
@@ -210,16 +213,32 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
             lambda p, q: jnp.where(accept, p, q), (x_next, r, gap), (x_f, r_f, g_f))
         finished = eqx.tree_at(lambda z: (z.x, z.response, z.gap, z.result), new,
                                (*polished, jnp.asarray(RESULTS.successful, jnp.int32)))
-        return jax.tree.map(lambda p, q: jnp.where(converged, p, q), finished, relaxing)
+        return jax.tree.map(lambda p, q: jnp.where(candidate, p, q), finished, relaxing)
+
+    def to_polish(s: _State) -> _State:
+        """Games whose relaxation converged: the polished point, as a candidate (phase 1)."""
+        ready = s.result == _POLISH
+        candidate = eqx.tree_at(
+            lambda z: (z.x, z.phase, z.fallback, z.result), s,
+            (_polish(game, s), jnp.ones_like(s.phase), (s.x, s.response, s.gap),
+             jnp.full_like(s.result, -1)))
+        return jax.tree.map(lambda p, q: jnp.where(ready, p, q), candidate, s)
 
     if unrolled:
-        def scan_body(s, _):
-            new = body(s)
-            return jax.tree.map(lambda a, b: jnp.where(s.result >= 0, a, b), s, new), None
+        def scan(s, length):
+            def scan_body(s, _):
+                new = body(s)
+                return jax.tree.map(lambda a, b: jnp.where(s.result != -1, a, b), s, new), None
 
-        state, _ = jax.lax.scan(scan_body, state, None, length=max_steps + 2)
+            return jax.lax.scan(scan_body, s, None, length=length)[0]
+
+        state = scan(to_polish(scan(state, max_steps + 1)), 1)
     else:
-        state = jax.lax.while_loop(lambda s: s.result < 0, body, state)
+        def round_(i, s):
+            s = jax.lax.while_loop(lambda s: s.result == -1, body, s)
+            return jax.lax.cond(i == 0, to_polish, lambda s: s, s)
+
+        state = jax.lax.fori_loop(0, 2, round_, state)
     return state, jnp.maximum(state.result, 0)
 
 
