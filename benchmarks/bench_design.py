@@ -7,9 +7,9 @@
    optimum value (to 1e-12 relative), the largest relative gap of the ratio, and the largest
    gap of the improvement (M - 1) relative to the optimum's.
 2. N = 60: the search against greedy search and random search given the same number of cost
-   evaluations (``evjax.design.baselines``), on 20 games, K = 10 and free size.
+   evaluations (``evjax.design.baselines``), on 8 games, K = 10 and free size.
 
-    python benchmarks/bench_design.py [--games 100] [--big-games 20] [--out benchmarks/DESIGN_RESULTS.md]
+    python benchmarks/bench_design.py [--games 100] [--big-games 8] [--out benchmarks/DESIGN_RESULTS.md]
 """
 
 from __future__ import annotations
@@ -119,12 +119,13 @@ def summarise_big(rows, n):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--games", type=int, default=100)
-    parser.add_argument("--big-games", type=int, default=20)
+    parser.add_argument("--big-games", type=int, default=8)
     parser.add_argument("--out", default=str(Path(__file__).parent / "DESIGN_RESULTS.md"))
     args = parser.parse_args()
     t0 = time.perf_counter()
-    small = summarise_small(validate_small(args.games))
+    small = summarise_small(validate_small(args.games)) if args.games else []
     t1 = time.perf_counter()
+    print("\n".join(small), flush=True)
     big = summarise_big(compare_big(args.big_games), 60) if args.big_games else []
     t2 = time.perf_counter()
     text = "\n".join([

@@ -26,12 +26,12 @@ from .search import SearchResult, constraints
 BATCH = 512  # exact evaluations per compiled call (padded): one compilation per N
 
 
-def evaluate(obj: Objective, masks: np.ndarray) -> np.ndarray:
-    """The exact objective of 0/1 ``masks`` (B, N), in padded batches of :data:`BATCH`."""
+def evaluate(obj: Objective, masks: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """The exact objective of 0/1 ``masks`` (B, N), in padded batches of ``batch`` rows."""
     out = []
-    for start in range(0, len(masks), BATCH):
-        chunk = masks[start:start + BATCH]
-        padded = np.concatenate([chunk, np.repeat(chunk[:1], BATCH - len(chunk), axis=0)])
+    for start in range(0, len(masks), batch):
+        chunk = masks[start:start + batch]
+        padded = np.concatenate([chunk, np.repeat(chunk[:1], batch - len(chunk), axis=0)])
         out.append(np.asarray(obj.exact(jnp.asarray(padded, obj.nash.dtype)))[: len(chunk)])
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -55,25 +55,26 @@ def greedy_search(
     rng = np.random.default_rng(seed)
     free = np.flatnonzero(hi > lo)
     best_mask, best_value, used = None, -np.inf, 0
-    start = lo.copy()
-    while True:
+    start, spent = lo.copy(), False
+    while not spent:
         mask, value = start.copy(), -np.inf
         if mask.sum() >= cons.min_size:
-            value = evaluate(obj, mask[None])[0]
+            value = evaluate(obj, mask[None], batch=game.n_stations)[0]
             used += 1
         while mask.sum() < cons.max_size:
-            adds = [j for j in free if mask[j] == 0]
+            adds = free[mask[free] == 0]
             if budget is not None and used + len(adds) > budget:
+                spent = True  # the next step does not fit: the last pass
                 break
             cand = np.repeat(mask[None], len(adds), axis=0)
             cand[np.arange(len(adds)), adds] = 1.0
-            values = evaluate(obj, cand)
+            values = evaluate(obj, cand, batch=game.n_stations)  # one step, one call
             used += len(adds)
             j = int(np.argmax(values))
             if not cons.fixed and mask.sum() >= cons.min_size and values[j] <= value:
                 break
             mask, value = cand[j], values[j]
-        if mask.sum() >= cons.min_size and value > best_value:
+        if mask.sum() >= cons.min_size and value > best_value:  # a feasible coalition
             best_mask, best_value = mask, value
         if budget is None or used >= budget or len(free) == 0:
             break

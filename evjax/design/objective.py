@@ -20,7 +20,7 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Bool, Float, Int
 
 from ..charging.closed_form import equilibrium
 from ..charging.game import ChargingGame
@@ -38,28 +38,31 @@ class Objective(eqx.Module):
 
     ``group`` is "all" (M_[N]), "coalition" (M_C) or "outside" (M_[N]\\C). Built once per game
     (:func:`objective`): it holds the Nash station costs (independent of the coalition) and,
-    for scalar b, the reduced-form tables for exact batched evaluation.
+    for scalar b, the reduced-form tables for exact batched evaluation. The group and kind are
+    data (``column``, ``saving``), not static: one compilation serves every objective.
     """
 
     game: ChargingGame
     nash: Float[Array, " N"]
     tables: object
-    group: str = eqx.field(static=True)
-    kind: str = eqx.field(static=True)
+    column: Int[Array, ""]
+    saving: Bool[Array, ""]
 
     @property
-    def column(self) -> int:
-        return GROUPS.index(self.group)
+    def group(self) -> str:
+        return GROUPS[int(self.column)]
+
+    @property
+    def kind(self) -> str:
+        return KINDS[int(self.saving)]
 
     def _combine(self, nash_s, cnash_s):
-        if self.kind == "ratio":
-            return nash_s / cnash_s
-        return nash_s - cnash_s
+        return jnp.where(self.saving, nash_s - cnash_s, nash_s / cnash_s)
 
     def relaxed(self, m: Float[Array, " N"]) -> Float[Array, ""]:
         """The objective at a fractional membership m in [0, 1]^N (smooth in m)."""
         cnash = station_costs(self.game, equilibrium(self.game, m[None, :]))
-        w = (jnp.ones_like(m), m, 1.0 - m)[self.column]
+        w = jnp.stack([jnp.ones_like(m), m, 1.0 - m])[self.column]
         defined = jnp.sum(w) > 1e-9  # an empty group has no ratio: 1, with zero gradient
         den = jnp.where(defined, jnp.dot(w, cnash), 1.0)
         num = jnp.where(defined, jnp.dot(w, self.nash), 1.0)
@@ -74,8 +77,8 @@ class Objective(eqx.Module):
             value = jax.vmap(self.relaxed)(masks)
         size = jnp.sum(masks, axis=1)
         n = masks.shape[1]
-        empty = (jnp.zeros_like(size, bool), size == 0, size == n)[self.column]
-        return jnp.where(empty | (size == 0), -jnp.inf, value)
+        empty = jnp.stack([size == 0, size == 0, size == n])[self.column]
+        return jnp.where(empty, -jnp.inf, value)
 
 
 def objective(game: ChargingGame, group: Group = "coalition", kind: Kind = "ratio") -> Objective:
@@ -90,4 +93,5 @@ def objective(game: ChargingGame, group: Group = "coalition", kind: Kind = "rati
         )
     nash = station_costs(game, equilibrium(game, ()))
     tables = coalition_tables(game) if game.constant_b else None
-    return Objective(game, nash, tables, group, kind)
+    return Objective(game, nash, tables, jnp.asarray(GROUPS.index(group)),
+                     jnp.asarray(kind == "saving"))

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jaxtyping import Array
 
 from ..charging.constrained import ConstrainedChargingGame
 from ..charging.game import ChargingGame
@@ -129,46 +130,36 @@ def design_parameters(
     free = _entries(parameter, p0, entries, coalition)
     lo, hi = _bounds(parameter, p0, bounds)
     scale = jnp.where(p0 == 0, 1.0, jnp.abs(p0))
-
-    def ratio(u):
-        p = jnp.where(free, p0 + scale * u, p0)
-        return ratios_of(with_parameter(game, parameter, p), coalition)[column]
-
     before = ratios_of(game, coalition)
-    g_scale = max(abs(float(before[column]) - level), 1e-6)
+    constrained = isinstance(game, ConstrainedChargingGame)
+    n = game.game.n_stations if constrained else game.n_stations
+    mask = np.zeros(n)
+    mask[coalition] = 1.0
+    as_array = lambda v: jnp.asarray(v, p0.dtype)  # noqa: E731
+    target = _Target(
+        game, p0, free, scale, jnp.where(free, (lo - p0) / scale, 0.0),
+        jnp.where(free, (hi - p0) / scale, 0.0), as_array(level), as_array(sign),
+        as_array(max(abs(float(before[column]) - level), 1e-6)), jnp.asarray(column),
+        as_array(mask), parameter, tuple(coalition) if constrained else ())
 
-    def constraint(u):  # >= 0 when met; normalised by the initial gap
-        return sign * (ratio(u) - level) / g_scale
-
-    u_lo = jnp.where(free, (lo - p0) / scale, 0.0)
-    u_hi = jnp.where(free, (hi - p0) / scale, 0.0)
-    opt = optax.adam(learning_rate)
-
-    @eqx.filter_jit
-    def inner_step(u, state, lam, rho):
-        def lagrangian(u):
-            g = constraint(u)
-            return jnp.sum(u**2) + (jnp.maximum(0.0, lam - rho * g) ** 2 - lam**2) / (2 * rho)
-
-        grad = jax.grad(lagrangian)(u)
-        updates, state = opt.update(grad, state, u)
-        return box(optax.apply_updates(u, updates), u_lo, u_hi), state
-
-    g_jit = eqx.filter_jit(constraint)
     u = jnp.zeros_like(p0)
-    state, lam, history, best = opt.init(u), 0.0, [], None
+    state, lam, history, best = optax.adam(0.0).init(u), 0.0, [], None
+    def constraint(v):
+        return float(_inner_steps(target, v, state, zero, one, zero, jnp.asarray(0))[2])
+
+    zero, one = as_array(0.0), as_array(1.0)
     for _ in range(outer):
-        for _ in range(inner):  # lam, rho as arrays: traced, not static (no recompilation)
-            u, state = inner_step(u, state, jnp.asarray(lam), jnp.asarray(rho))
-        g = float(g_jit(u))
+        u, state, g = _inner_steps(target, u, state, as_array(lam), as_array(rho),
+                                   as_array(learning_rate), jnp.asarray(inner))
+        g = float(g)
         norm = float(jnp.linalg.norm(u))
-        history.append((norm, level + sign * g * g_scale))
+        history.append((norm, level + sign * g * float(target.g_scale)))
         if g >= 0 and (best is None or norm < float(jnp.linalg.norm(best))):
             best = u
         lam = max(0.0, lam - rho * g)
         if g < 0:
             rho *= 2.0
-    u = _shortest_feasible(g_jit, u if best is None else best, u_lo, u_hi)
+    u = _shortest_feasible(constraint, u if best is None else best, target.u_lo, target.u_hi)
     value = jnp.where(free, p0 + scale * u, p0)
     designed = with_parameter(game, parameter, value)
     after = _verified_ratios(designed, coalition)
@@ -177,6 +168,53 @@ def design_parameters(
         designed, parameter, np.asarray(p0), np.asarray(value), np.asarray(free),
         float(jnp.linalg.norm(u)), Ratios(*(float(r) for r in before)),
         Ratios(*(float(r) for r in after)), feasible, np.asarray(history))
+
+
+class _Target(eqx.Module):
+    """One design problem as a pytree (so that one compilation serves every call of the same
+    structure): the change u is relative, p = p0 + scale u on the free entries."""
+
+    game: object
+    p0: Array
+    free: Array
+    scale: Array
+    u_lo: Array
+    u_hi: Array
+    level: Array
+    sign: Array
+    g_scale: Array
+    column: Array
+    mask: Array  # the coalition as a membership vector (the unconstrained game)
+    parameter: str = eqx.field(static=True)
+    members: tuple = eqx.field(static=True)  # the coalition's indices (the constrained game)
+
+    def constraint(self, u):
+        """>= 0 where the target is met, normalised by the initial gap."""
+        p = jnp.where(self.free, self.p0 + self.scale * u, self.p0)
+        game = with_parameter(self.game, self.parameter, p)
+        coalition = self.members if isinstance(game, ConstrainedChargingGame) else self.mask
+        ratio = jnp.stack(list(cost_ratios(game, coalition)))[self.column]
+        return self.sign * (ratio - self.level) / self.g_scale
+
+
+@eqx.filter_jit
+def _inner_steps(target: _Target, u, state, lam, rho, learning_rate, steps):
+    """``steps`` projected Adam steps on the augmented Lagrangian (module docstring); returns
+    (u, state, constraint at u). ``steps`` is traced (0: only the constraint), so that one
+    compilation serves the whole design."""
+    opt = optax.adam(learning_rate)
+
+    def lagrangian(u):
+        g = target.constraint(u)
+        return jnp.sum(u**2) + (jnp.maximum(0.0, lam - rho * g) ** 2 - lam**2) / (2 * rho)
+
+    def step(_, carry):
+        u, state = carry
+        updates, state = opt.update(jax.grad(lagrangian)(u), state, u)
+        return box(optax.apply_updates(u, updates), target.u_lo, target.u_hi), state
+
+    u, state = jax.lax.fori_loop(0, steps, step, (u, state))
+    return u, state, target.constraint(u)
 
 
 def _entries(parameter, p0, entries, coalition):

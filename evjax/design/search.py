@@ -336,8 +336,10 @@ def coalition_search(
     m_end = np.asarray(m_end)
 
     prefixes, own = rounded(m_end, cons)
-    flat = prefixes.reshape(-1, game.n_stations)  # a fixed batch: one compilation per shape
-    values = np.asarray(obj.exact(jnp.asarray(flat, dtype)))
+    flat = prefixes.reshape(-1, game.n_stations)
+    # padded to R N rows (duplicates): one compilation per (N, R), whatever the sizes
+    padded = np.concatenate([flat, np.repeat(flat[:1], restarts * game.n_stations - len(flat), 0)])
+    values = np.asarray(obj.exact(jnp.asarray(padded, dtype)))[: len(flat)]
     unique, first = np.unique(flat, axis=0, return_index=True)
     exact_evals = len(unique)  # duplicates are evaluated (fixed shapes) but not counted
     # polish: each restart's own rounding, and the best `polish` distinct prefixes overall

@@ -76,14 +76,26 @@ def sensitivity(game, coalition: Sequence[int]) -> Sensitivity:
 
         coalition_lists([coalition], game.n_stations)  # ValueError on a bad coalition
     values = {name: get_parameter(game, name) for name in PARAMETERS}
+    if isinstance(game, ConstrainedChargingGame):
+        ratios, jac = _jacobian(game, values, None, tuple(coalition))
+    else:
+        mask = np.zeros(game.n_stations)
+        mask[coalition] = 1.0
+        ratios, jac = _jacobian(game, values, jax.numpy.asarray(mask, game.mu.dtype), ())
+    return Sensitivity(coalition, np.asarray(ratios),
+                       {k: np.asarray(v) for k, v in jac.items()},
+                       {k: np.asarray(v) for k, v in values.items()})
+
+
+@eqx.filter_jit
+def _jacobian(game, values: dict, mask, members: tuple):
+    """(ratios (3,), {name: (3, *shape)}) at ``values``; the coalition as a membership
+    ``mask`` (unconstrained game: one compilation for every coalition) or ``members``."""
 
     def ratios(params):
         g = game
         for name, v in params.items():
             g = with_parameter(g, name, v)
-        return jax.numpy.stack(list(ratios_of(g, coalition)))
+        return jax.numpy.stack(list(ratios_of(g, members if mask is None else mask)))
 
-    jac = eqx.filter_jit(jax.jacrev(ratios))(values)
-    return Sensitivity(coalition, np.asarray(ratios(values)),
-                       {k: np.asarray(v) for k, v in jac.items()},
-                       {k: np.asarray(v) for k, v in values.items()})
+    return ratios(values), jax.jacrev(ratios)(values)
