@@ -95,7 +95,9 @@ def compare_big(n_games: int, seed: int = 1, n: int = 60):
                 rs = random_search(game, group, size=size, budget=res.evaluations, seed=g)
                 rows.append((group, size is not None, res.value, gr.value, rs.value,
                              res.evaluations, gr.evaluations, rs.evaluations))
-        print(f"  N = {n}: {g + 1} games", flush=True)
+                print(f"  game {g} {group} size {size}: M - 1 search {res.value - 1:.6e}, "
+                      f"greedy {gr.value - 1:.6e}, random {rs.value - 1:.6e} "
+                      f"({res.evaluations} evaluations)", flush=True)
     return rows
 
 

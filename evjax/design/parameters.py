@@ -144,10 +144,11 @@ def design_parameters(
 
     u = jnp.zeros_like(p0)
     state, lam, history, best = optax.adam(0.0).init(u), 0.0, [], None
-    def constraint(v):
+    zero, one = as_array(0.0), as_array(1.0)
+
+    def constraint(v):  # zero Adam steps: the constraint alone, from the same compilation
         return float(_inner_steps(target, v, state, zero, one, zero, jnp.asarray(0))[2])
 
-    zero, one = as_array(0.0), as_array(1.0)
     for _ in range(outer):
         u, state, g = _inner_steps(target, u, state, as_array(lam), as_array(rho),
                                    as_array(learning_rate), jnp.asarray(inner))

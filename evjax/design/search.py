@@ -6,15 +6,18 @@ Which coalition C maximises a ratio (or a saving) of paper 000's Eval-Metric? En
 1. **Relaxed ascent.** Membership m in [0, 1]^N (``evjax.charging.coalitions``: the costs are
    smooth in m). ``restarts`` starting points, batched with ``vmap``, each follow ``steps``
    optax Adam steps on the relaxed objective (:class:`~evjax.design.objective.Objective`):
-   ``relaxation="projection"`` steps m directly and projects onto [0, 1]^N, or onto the capped
-   simplex {sum m = size} for a fixed size; ``"sigmoid"`` steps logits, m = sigmoid(theta),
-   with a quadratic penalty on (sum m - size)^2 for a fixed size. Must-include / must-exclude
-   stations are pinned to 1 / 0 throughout.
-2. **Rounding.** Stations ranked by m; with a fixed size the top ``size``, otherwise every
-   prefix of the ranking whose size is allowed (each an exact evaluation).
-3. **Polish.** Best-improvement local search from the best distinct rounded coalitions: each
-   move evaluates every allowed add, drop and swap of one station (batched, exact, O(T) each
-   by the reduced form) and takes the best, until none improves.
+   ``relaxation="projection"`` steps m directly and projects onto the box cut by the allowed
+   sizes (the capped simplex {sum m = size} for a fixed size); ``"sigmoid"`` steps logits,
+   m = sigmoid(theta), with a quadratic penalty on a sum outside the allowed sizes. Without
+   a fixed size, restart 0 is free and the others are pinned to sizes spread geometrically
+   over [2, N] (:func:`restart_sizes`): left alone, every restart drifts to similar sizes.
+   Must-include / must-exclude stations are pinned to 1 / 0 throughout.
+2. **Rounding.** Per restart, stations ranked by m, cut at every allowed size (one exact
+   evaluation per distinct coalition).
+3. **Polish.** Best-improvement local search from each restart's own rounding (cut at its
+   sum m) and from the ``polish`` best distinct roundings overall: each move evaluates every
+   allowed add, drop and swap of one station (batched, exact, O(T) each by the reduced form)
+   and takes the best, until none improves.
 
 Every cost evaluation is counted: one per relaxed step and restart (the objective with its
 gradient: two equilibria and a reverse pass), one per exact coalition.
@@ -309,7 +312,8 @@ def coalition_search(
             from seeded uniform draws.
         relaxation: "projection" (projected gradient; capped simplex for a fixed size) or
             "sigmoid" (logits, with ``penalty`` (sum m - size)^2 for a fixed size).
-        polish: local search from this many best distinct rounded coalitions (0: none).
+        polish: local search from this many best distinct rounded coalitions, besides each
+            restart's own rounding (0: no local search at all).
         max_moves: moves per local search at most.
         seed: the starting points' seed.
 
