@@ -229,3 +229,23 @@ def test_cli_sensitivity_json_and_plot(game_file, tmp_path, capsys):
         [r["derivative"] for r in lib], rel=1e-12)
     assert len(out["ranked"]) == 2 * N + T + 1 + N * T and out["coalition"] == [0, 1, 2]
     assert main(["sensitivity", str(game_file), "--coalition", "0,9", "--no-plot"]) == 2
+
+
+def test_exact_objective_with_time_varying_b_matches_numpy():
+    """Time-varying b has no reduced form: exact values come from the closed form at 0/1
+    masks (the search's only b-specific path; its relaxed ascent is the same code)."""
+    from evjax.design import objective
+
+    p = paper_problem(4, n=6, t=4)
+    p = p.with_(b=np.random.default_rng(4).uniform(0.25, 1.0, 4))
+    pairs = list(itertools.combinations(range(6), 2)) + [tuple(range(6))]
+    masks = np.array([[float(i in c) for i in range(6)] for c in pairs])
+    for j, group in enumerate(GROUPS):
+        values = np.asarray(objective(p.game(), group).exact(masks))
+        with np.errstate(invalid="ignore"):  # numpy's outside ratio of the grand coalition
+            expected = [H.ratios(p, list(c))[j] for c in pairs]
+        np.testing.assert_allclose(values[:-1], expected[:-1], rtol=1e-11)
+        if group == "outside":  # the grand coalition has no outsiders
+            assert values[-1] == -np.inf
+        else:
+            assert values[-1] == pytest.approx(expected[-1], rel=1e-11)
