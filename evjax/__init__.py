@@ -34,7 +34,7 @@ from .charging import (
 )
 
 from .charging.constrained import ConstrainedChargingGame
-from . import io, solvers
+from . import design, io, solvers
 
 __version__ = "0.1.0"
 

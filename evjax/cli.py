@@ -331,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("--coalition-size", type=int, default=2,
                          help="stations 0..k-1 form the type-L coalition (default 2)")
     example.set_defaults(func=cmd_example_game)
+
+    from .design.cli import add_parsers as add_design_parsers  # design, sensitivity
+
+    add_design_parsers(sub)
     return parser
 
 
