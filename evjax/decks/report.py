@@ -1,0 +1,216 @@
+"""What a deck equilibrium tells: prices, customers, revenue, grid loading, certificates.
+
+:func:`equilibrium` solves a :class:`DeckGame` with the Nikaido-Isoda solver and returns a
+:class:`DeckEquilibrium` of numpy arrays. Besides the solver's own NI gap it carries an
+independent certificate, :func:`best_response_gains`: each deck's best response to the others'
+prices found globally (the deck's problem separates by hour into 2-variable problems, searched
+on a dense grid over the price box with zooms, grid constraints respected), because a deck's
+profit is not concave everywhere (the clip at zero makes it linear beyond it) and the solver's
+interior-point response is a local method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..solvers import RESULTS, optimal_response, solve
+from .game import DeckGame
+from .market import customers, revenues, split
+
+BINDING_SLACK = 1e-7  # a constraint binds when its slack (relative to its limit) is below this
+
+
+@dataclasses.dataclass
+class DeckEquilibrium:
+    """A solved deck game (numpy arrays; I decks, H hours, K grid constraints per hour).
+
+    ``charging``, ``parking`` (I, H) prices; ``customers`` dict of (I, H) counts per group;
+    ``revenue`` (I,) daily profit R_i; ``load`` (I, H) kW; ``constraints`` list of dicts (kind,
+    element, hour, value c <= 0, slack -c, multiplier, binding); ``clipped`` dict: counts of
+    (deck, hour) where eq (8)'s LSC fraction or the SC factor is clipped at zero (raw value
+    <= 0) or within 5 clip widths of it; ``ni_gap``, ``violation``, ``steps``, ``result``
+    (solver code), ``message``; ``gains`` (I,) best-response gains (global search) and
+    ``certified``: converged, relative gains < 1e-6 and violation < 1e-8.
+    """
+
+    charging: np.ndarray
+    parking: np.ndarray
+    customers: dict
+    revenue: np.ndarray
+    load: np.ndarray
+    constraints: list
+    clipped: dict
+    ni_gap: float
+    violation: float
+    steps: int
+    step_sizes: np.ndarray
+    gap_history: np.ndarray
+    result: int
+    message: str
+    gains: np.ndarray
+    x: np.ndarray
+
+    @property
+    def converged(self) -> bool:
+        return self.result == RESULTS.successful
+
+    @property
+    def relative_gain(self) -> float:
+        return float(np.max(self.gains / np.maximum(np.abs(self.revenue), 1e-12)))
+
+    @property
+    def certified(self) -> bool:
+        return self.converged and self.relative_gain < 1e-6 and self.violation < 1e-8
+
+    @property
+    def binding(self) -> list:
+        return [c for c in self.constraints if c["binding"]]
+
+    def summary(self) -> dict:
+        """The JSON summary: per deck means and revenue, NI gap, violation, steps, binding."""
+        decks = [{"mean_charging_price": float(self.charging[i].mean()),
+                  "mean_parking_fee": float(self.parking[i].mean()),
+                  "revenue": float(self.revenue[i]),
+                  "best_response_gain": float(self.gains[i])}
+                 for i in range(len(self.revenue))]
+        return {
+            "decks": decks, "ni_gap": self.ni_gap, "max_violation": self.violation,
+            "steps": self.steps, "converged": self.converged, "message": self.message,
+            "certified": self.certified, "max_relative_gain": self.relative_gain,
+            "binding": [{k: c[k] for k in ("kind", "element", "hour", "multiplier")}
+                        for c in self.binding],
+            "clipped": self.clipped,
+        }
+
+
+_solve = eqx.filter_jit(lambda game: solve(game, throw=False))
+
+
+def equilibrium(game: DeckGame, *, certify: bool = True) -> DeckEquilibrium:
+    """Solve ``game`` (Nikaido-Isoda relaxation, normalised equilibrium) and report it."""
+    sol = _solve(game)
+    return describe(game, sol, certify=certify)
+
+
+def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
+    """A :class:`DeckEquilibrium` from a solver solution ``sol`` of ``game``."""
+    x = sol.value
+    n = customers(game.market, x)
+    m = game.market
+    width = m.clip_width
+    raw_g, raw_h = np.asarray(n.lsc_fraction_raw), np.asarray(n.sc_factor_raw)
+    has_lsc, has_sc = np.asarray(m.lsc) > 0, np.asarray(m.sc) > 0
+    clipped = {
+        "lsc_charging_clipped": int(np.sum((raw_g <= 0) & has_lsc)),
+        "lsc_charging_near_clip": int(np.sum((raw_g < 5 * width) & has_lsc)),
+        "sc_clipped": int(np.sum((raw_h <= 0) & has_sc)),
+        "sc_near_clip": int(np.sum((raw_h < 5 * width) & has_sc)),
+    }
+    rows = []
+    if game.grid is not None:
+        c = np.asarray(game.grid_constraints(x))
+        lam = np.asarray(sol.response.shared_mult).reshape(c.shape)
+        for k, (kind, element) in enumerate(game.grid.labels()):
+            for t in range(c.shape[1]):
+                rows.append({"kind": kind, "element": element, "hour": t,
+                             "value": float(c[k, t]), "slack": float(-c[k, t]),
+                             "multiplier": float(lam[k, t]),
+                             "binding": bool(-c[k, t] < BINDING_SLACK)})
+    p, f = split(np.asarray(x))
+    groups = {"lc_park": m.lc_park, "lc_charge": m.lc_charge, "lsc": m.lsc,
+              "lsc_charging": n.lsc_charging, "sc": n.sc, "parking": n.parking,
+              "charging": n.charging}
+    gains = np.asarray(best_response_gains(game, x)) if certify else np.full(m.n_decks, np.nan)
+    steps = int(sol.steps)
+    return DeckEquilibrium(
+        charging=p, parking=f, customers={k: np.asarray(v) for k, v in groups.items()},
+        revenue=np.asarray(game.payoffs(x)), load=np.asarray(game.load(x)), constraints=rows,
+        clipped=clipped, ni_gap=float(sol.gap), violation=float(sol.violation), steps=steps,
+        step_sizes=np.asarray(sol.step_sizes)[:steps],
+        gap_history=np.asarray(sol.gap_history)[: steps + 1], result=int(sol.result),
+        message=RESULTS.message(sol.result), gains=gains, x=np.asarray(x),
+    )
+
+
+# --------------------------------------------------------------------------- certificate
+
+
+def _hour_profit_and_feasible(game: DeckGame, i: int, x, p, f):
+    """For candidates (G, H) of deck i's prices (same candidate index for every hour):
+    deck i's hour profits (G, H) and feasibility (G, H), the other decks at ``x``."""
+
+    def one(pc, fc):
+        y = x.at[2 * i].set(pc).at[2 * i + 1].set(fc)
+        parking, charging = revenues(game.market, y)
+        profit = parking[i] + charging[i]
+        if game.grid is None:
+            return profit, jnp.ones_like(profit, bool)
+        return profit, jnp.all(game.grid_constraints(y) <= 1e-10, axis=0)
+
+    return jax.lax.map(lambda a: one(*a), (p, f), batch_size=256)
+
+
+@eqx.filter_jit
+def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
+    """(I,) each deck's profit gain from its best response to the others' prices ``x``.
+
+    Global per hour: the deck's profit and the grid constraints of hour t involve only hour
+    t's prices, so its best response is H independent problems in (charging price, parking
+    fee); each is searched on an n x n grid over the box, then ``zooms`` times on a 21 x 21
+    grid of +-2 cells around the best feasible point (cells shrink 5x each time), reaching
+    about 1e-10 of the box. Grid constraints are respected to 1e-10.
+    """
+    x = jnp.asarray(x)
+    lower, upper = game.bounds()
+    (plo, flo), (phi, fhi) = lower[:2, 0], upper[:2, 0]
+    hours = x.shape[1]
+    parking, charging = revenues(game.market, x)
+    now = parking + charging  # (I, H) hour profits
+    gains = []
+    for i in range(game.market.n_decks):
+        pc = jnp.broadcast_to(jnp.linspace(plo, phi, n)[:, None], (n, hours))
+        fc = jnp.broadcast_to(jnp.linspace(flo, fhi, n)[:, None], (n, hours))
+        hp, hf = (phi - plo) / (n - 1), (fhi - flo) / (n - 1)
+        best = jnp.full(hours, -jnp.inf)
+        for _ in range(zooms + 1):
+            k = pc.shape[0]
+            pp = jnp.repeat(pc, k, axis=0)
+            ff = jnp.tile(fc, (k, 1))
+            val, ok = _hour_profit_and_feasible(game, i, x, pp, ff)
+            val = jnp.where(ok, val, -jnp.inf)
+            j = jnp.argmax(val, axis=0)
+            best = jnp.maximum(best, jnp.take_along_axis(val, j[None], 0)[0])
+            p0 = jnp.take_along_axis(pp, j[None], 0)[0]
+            f0 = jnp.take_along_axis(ff, j[None], 0)[0]
+            steps = jnp.linspace(-2.0, 2.0, 21)[:, None]
+            pc = jnp.clip(p0[None] + steps * hp, plo, phi)
+            fc = jnp.clip(f0[None] + steps * hf, flo, fhi)
+            hp, hf = hp / 5, hf / 5
+        gain = jnp.where(jnp.isfinite(best), jnp.maximum(best - now[i], 0.0), 0.0)
+        gains.append(jnp.sum(gain))
+    return jnp.stack(gains)
+
+
+# ------------------------------------------------------------------------ convergence trace
+
+
+@eqx.filter_jit
+def relaxation_trace(game: DeckGame, steps: int, alpha: float = 0.5):
+    """The relaxation's iterates x_0 .. x_steps (paper eq (27), constant step ``alpha``, as
+    :func:`evjax.solvers.solve` takes them; without its final polish), for Fig 3:
+    returns (mean charging price (S+1, I), mean parking fee (S+1, I), profit (S+1, I))."""
+    x0 = game.start()
+
+    def body(x, _):
+        z = optimal_response(game, x).y
+        return x + alpha * (z - x), x
+
+    last, xs = jax.lax.scan(body, x0, None, length=steps)
+    xs = jnp.concatenate([xs, last[None]])
+    p, f = xs[:, 0::2], xs[:, 1::2]
+    return p.mean(axis=2), f.mean(axis=2), jax.vmap(game.payoffs)(xs)
