@@ -331,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("--coalition-size", type=int, default=2,
                          help="stations 0..k-1 form the type-L coalition (default 2)")
     example.set_defaults(func=cmd_example_game)
+    from .decks.cli import add_parser as add_decks_parser  # evjax decks (paper 003)
+
+    add_decks_parser(sub)
     return parser
 
 

@@ -140,19 +140,20 @@ def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
 # --------------------------------------------------------------------------- certificate
 
 
-def _hour_profit_and_feasible(game: DeckGame, i: int, x, p, f):
+def _hour_profit_and_feasible(game: DeckGame, i, x, p, f):
     """For candidates (G, H) of deck i's prices (same candidate index for every hour):
     deck i's hour profits (G, H) and feasibility (G, H), the other decks at ``x``."""
 
     def one(pc, fc):
-        y = x.at[2 * i].set(pc).at[2 * i + 1].set(fc)
+        y = jax.lax.dynamic_update_index_in_dim(x, pc, 2 * i, 0)
+        y = jax.lax.dynamic_update_index_in_dim(y, fc, 2 * i + 1, 0)
         parking, charging = revenues(game.market, y)
         profit = parking[i] + charging[i]
         if game.grid is None:
             return profit, jnp.ones_like(profit, bool)
         return profit, jnp.all(game.grid_constraints(y) <= 1e-10, axis=0)
 
-    return jax.lax.map(lambda a: one(*a), (p, f), batch_size=256)
+    return jax.lax.map(lambda a: one(*a), (p, f), batch_size=512)
 
 
 @eqx.filter_jit
@@ -167,33 +168,42 @@ def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
     """
     x = jnp.asarray(x)
     lower, upper = game.bounds()
-    (plo, flo), (phi, fhi) = lower[:2, 0], upper[:2, 0]
+    lo, hi = lower[:2, 0], upper[:2, 0]  # (charging, parking)
     hours = x.shape[1]
     parking, charging = revenues(game.market, x)
     now = parking + charging  # (I, H) hour profits
-    gains = []
-    for i in range(game.market.n_decks):
-        pc = jnp.broadcast_to(jnp.linspace(plo, phi, n)[:, None], (n, hours))
-        fc = jnp.broadcast_to(jnp.linspace(flo, fhi, n)[:, None], (n, hours))
-        hp, hf = (phi - plo) / (n - 1), (fhi - flo) / (n - 1)
-        best = jnp.full(hours, -jnp.inf)
-        for _ in range(zooms + 1):
-            k = pc.shape[0]
-            pp = jnp.repeat(pc, k, axis=0)
-            ff = jnp.tile(fc, (k, 1))
-            val, ok = _hour_profit_and_feasible(game, i, x, pp, ff)
-            val = jnp.where(ok, val, -jnp.inf)
-            j = jnp.argmax(val, axis=0)
-            best = jnp.maximum(best, jnp.take_along_axis(val, j[None], 0)[0])
-            p0 = jnp.take_along_axis(pp, j[None], 0)[0]
-            f0 = jnp.take_along_axis(ff, j[None], 0)[0]
-            steps = jnp.linspace(-2.0, 2.0, 21)[:, None]
-            pc = jnp.clip(p0[None] + steps * hp, plo, phi)
-            fc = jnp.clip(f0[None] + steps * hf, flo, fhi)
-            hp, hf = hp / 5, hf / 5
+
+    def search(i, centre, cell, k):
+        """Best feasible value and point per hour on a k x k grid of +-(k-1)/2 cells."""
+        offsets = jnp.linspace(-(k - 1) / 2, (k - 1) / 2, k)
+        grid = jnp.clip(centre[:, None, :] + offsets[None, :, None] * cell[:, None, None],
+                        lo[:, None, None], hi[:, None, None])  # (2, k, H)
+        pp = jnp.repeat(grid[0], k, axis=0)
+        ff = jnp.tile(grid[1], (k, 1))
+        val, ok = _hour_profit_and_feasible(game, i, x, pp, ff)
+        val = jnp.where(ok, val, -jnp.inf)
+        j = jnp.argmax(val, axis=0)
+        pick = lambda a: jnp.take_along_axis(a, j[None], 0)[0]  # noqa: E731
+        return pick(val), jnp.stack([pick(pp), pick(ff)])
+
+    def deck(i):
+        cell = (hi - lo) / (n - 1)
+        centre = jnp.broadcast_to(((lo + hi) / 2)[:, None], (2, hours))
+        best, point = search(i, centre, cell, n)
+
+        def zoom(_, carry):
+            best, point, cell = carry
+            cell = cell / 5
+            value, new = search(i, point, cell, 21)
+            better = value > best
+            return (jnp.where(better, value, best), jnp.where(better[None], new, point),
+                    cell)
+
+        best, _, _ = jax.lax.fori_loop(0, zooms, zoom, (best, point, cell * 1.0))
         gain = jnp.where(jnp.isfinite(best), jnp.maximum(best - now[i], 0.0), 0.0)
-        gains.append(jnp.sum(gain))
-    return jnp.stack(gains)
+        return jnp.sum(gain)
+
+    return jax.lax.map(deck, jnp.arange(game.market.n_decks))
 
 
 # ------------------------------------------------------------------------ convergence trace
