@@ -20,7 +20,7 @@ import pytest
 from evjax.cli import main
 from evjax.decks import (EXPERIMENTS, build_game, default_scenario, experiment, hours,
                          without_grid)
-from evjax.decks.report import _solve, describe
+from evjax.decks.report import _solve, best_response_gains, describe
 from evjax.solvers import RESULTS, solve
 
 from deck_helpers import DeckReference
@@ -233,3 +233,30 @@ def test_cli_lists_experiments_and_prints_json(tmp_path, capsys):
     assert len(out["decks"]) == 6 and {"mean_charging_price", "mean_parking_fee",
                                        "revenue"} <= set(out["decks"][0])
     assert out["max_violation"] <= 1e-8 and out["binding"]
+
+
+def test_library_certificate_agrees_with_the_reference_away_from_equilibrium(solved):
+    s, game, sol = solved["baseline"]
+    x = np.asarray(sol.value).copy()
+    x[0::2] -= 0.1  # every deck charges 0.1 less: not an equilibrium
+    x[8, EVENING] = 1.0  # deck 5 parks for less in the evening
+    x = np.clip(x, *(np.asarray(b) for b in game.bounds()))
+    ref = DeckReference(s)
+    expected = ref.best_response_gains(x)
+    got = np.asarray(best_response_gains(game, jnp.asarray(x)))
+    assert np.all(expected > 1.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_hour_by_hour_equals_the_whole_day(solved):
+    """The game separates by hour: solving the 2-hour day at once (the fixture) and hour by
+    hour (what the CLI does) gives the same equilibrium, gap and multipliers."""
+    from evjax.decks import equilibrium
+
+    _, game, sol = solved["baseline"]
+    eq = equilibrium(game, certify=False)
+    np.testing.assert_allclose(eq.x, np.asarray(sol.value), atol=1e-9)
+    lam = np.array([c["multiplier"] for c in eq.constraints])
+    np.testing.assert_allclose(lam, np.asarray(sol.response.shared_mult), rtol=1e-5, atol=1e-6)
+    assert eq.converged and abs(eq.ni_gap) < 1e-6 * np.abs(eq.revenue).sum()
+    assert eq.gap_history.shape == (eq.steps + 1,)

@@ -1,6 +1,6 @@
 """The deck pricing game of paper 003 (charging/parking decks on a shared grid)."""
 
-from .game import DeckGame
+from .game import DeckGame, hour_game
 from .grid import Grid
 from .market import Customers, Market, customers, profits
 from .report import DeckEquilibrium, best_response_gains, describe, equilibrium, relaxation_trace

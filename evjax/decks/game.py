@@ -85,3 +85,21 @@ class DeckGame(AbstractNIGame):
     def start(self) -> Float[Array, "2I H"]:
         lower, upper = self.bounds()
         return jnp.clip(jnp.full(self.shape, self.start_price), lower, upper)
+
+
+def hour_game(game: DeckGame, t: int) -> DeckGame:
+    """The game of hour ``t`` alone (H = 1; the fixed cost C_i is kept).
+
+    Profits and grid constraints of hour t involve only hour t's prices, so the deck game is
+    the product of its H hourly games: its equilibrium is theirs side by side, its NI function
+    their sum. Solving hour by hour gives the same equilibrium with K grid constraints per
+    solve instead of K H (the interior point's Schur complement is K x K)."""
+    m = game.market
+    one = slice(t, t + 1)
+    market = eqx.tree_at(lambda q: (q.lc_park, q.lc_charge, q.lsc, q.sc, q.buy), m,
+                         (m.lc_park[:, one], m.lc_charge[:, one], m.lsc[:, one], m.sc[:, one],
+                          m.buy[one]))
+    out = eqx.tree_at(lambda g: g.market, game, market)
+    if game.grid is not None:
+        out = eqx.tree_at(lambda g: g.grid.base, out, game.grid.base[:, one])
+    return out

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..solvers import RESULTS, optimal_response, solve
-from .game import DeckGame
+from .game import DeckGame, hour_game
 from .market import customers, revenues, split
 
 BINDING_SLACK = 1e-7  # a constraint binds when its slack (relative to its limit) is below this
@@ -91,10 +91,55 @@ class DeckEquilibrium:
 _solve = eqx.filter_jit(lambda game: solve(game, throw=False))
 
 
-def equilibrium(game: DeckGame, *, certify: bool = True) -> DeckEquilibrium:
-    """Solve ``game`` (Nikaido-Isoda relaxation, normalised equilibrium) and report it."""
-    sol = _solve(game)
-    return describe(game, sol, certify=certify)
+def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True):
+    """Solve ``game`` (Nikaido-Isoda relaxation, normalised equilibrium) and report it.
+
+    ``by_hour`` (default) solves the H hourly games separately (:func:`hour_game`; exactly
+    the same equilibrium, one compilation for all hours) and joins them: the NI gap is the sum
+    of the hourly gaps, steps and result the worst hour's."""
+    if not by_hour or game.shape[1] == 1:
+        return describe(game, _solve(game), certify=certify)
+    sols = [_solve(hour_game(game, t)) for t in range(game.shape[1])]
+    return describe(game, join_hours(sols), certify=certify)
+
+
+def join_hours(sols):
+    """One solution-like record from the hourly solutions (in hour order)."""
+    cat = lambda f: jnp.concatenate([f(s) for s in sols], axis=-1)  # noqa: E731
+    k = sols[0].response.shared_mult.shape[0]
+    # shared multipliers in the (K, H) layout of DeckGame.grid_constraints
+    lam = jnp.stack([s.response.shared_mult for s in sols], axis=1).reshape(-1) if k else (
+        jnp.zeros(0))
+    results = jnp.stack([s.result for s in sols])
+    worst = jnp.argmax(results)
+    steps = jnp.stack([s.steps for s in sols])
+    gaps = jnp.stack([s.gap_history for s in sols])  # (H, S + 1), NaN after each hour's end
+    last = jnp.stack([s.gap for s in sols])
+    idx = jnp.arange(gaps.shape[1])[None, :]
+    filled = jnp.where(idx <= steps[:, None], gaps, last[:, None])  # a finished hour stays
+    history = jnp.where(idx[0] <= jnp.max(steps), jnp.sum(filled, axis=0), jnp.nan)
+    return _Joined(
+        value=cat(lambda s: s.value), result=results[worst], gap=jnp.sum(last),
+        violation=jnp.max(jnp.stack([s.violation for s in sols])), steps=jnp.max(steps),
+        gap_history=history, step_sizes=sols[int(jnp.argmax(steps))].step_sizes,
+        response=_Multipliers(lam))
+
+
+@dataclasses.dataclass
+class _Multipliers:
+    shared_mult: jnp.ndarray
+
+
+@dataclasses.dataclass
+class _Joined:
+    value: jnp.ndarray
+    result: jnp.ndarray
+    gap: jnp.ndarray
+    violation: jnp.ndarray
+    steps: jnp.ndarray
+    gap_history: jnp.ndarray
+    step_sizes: jnp.ndarray
+    response: _Multipliers
 
 
 def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
@@ -209,18 +254,25 @@ def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
 # ------------------------------------------------------------------------ convergence trace
 
 
-@eqx.filter_jit
-def relaxation_trace(game: DeckGame, steps: int, alpha: float = 0.5):
+def relaxation_trace(game: DeckGame, steps: int, alpha: float = 0.5, by_hour: bool = True):
     """The relaxation's iterates x_0 .. x_steps (paper eq (27), constant step ``alpha``, as
-    :func:`evjax.solvers.solve` takes them; without its final polish), for Fig 3:
-    returns (mean charging price (S+1, I), mean parking fee (S+1, I), profit (S+1, I))."""
-    x0 = game.start()
+    :func:`evjax.solvers.solve` takes them, without its final polish), for Fig 3: returns
+    (mean charging price (S+1, I), mean parking fee (S+1, I), profit (S+1, I)). ``by_hour``
+    runs the hourly games side by side (the same iterates: the response separates by hour)."""
+    if by_hour and game.shape[1] > 1:
+        xs = jnp.concatenate([_iterates(hour_game(game, t), steps, alpha)
+                              for t in range(game.shape[1])], axis=2)
+    else:
+        xs = _iterates(game, steps, alpha)
+    p, f = xs[:, 0::2], xs[:, 1::2]
+    return p.mean(axis=2), f.mean(axis=2), jax.vmap(game.payoffs)(xs)
 
+
+@eqx.filter_jit
+def _iterates(game: DeckGame, steps: int, alpha: float):
     def body(x, _):
         z = optimal_response(game, x).y
         return x + alpha * (z - x), x
 
-    last, xs = jax.lax.scan(body, x0, None, length=steps)
-    xs = jnp.concatenate([xs, last[None]])
-    p, f = xs[:, 0::2], xs[:, 1::2]
-    return p.mean(axis=2), f.mean(axis=2), jax.vmap(game.payoffs)(xs)
+    last, xs = jax.lax.scan(body, game.start(), None, length=steps)
+    return jnp.concatenate([xs, last[None]])
