@@ -34,7 +34,8 @@ from .charging import (
 )
 
 from .charging.constrained import ConstrainedChargingGame
-from . import design, io, solvers
+from .decks import DeckGame, build_game as build_deck_game, default_scenario as default_deck_scenario
+from . import decks, design, io, solvers
 
 __version__ = "0.1.0"
 
@@ -42,15 +43,18 @@ __all__ = [
     "Certificate",
     "ChargingGame",
     "ConstrainedChargingGame",
+    "DeckGame",
     "Coalitions",
     "GroupCosts",
     "PartitionSweep",
     "Ratios",
     "Structure",
     "TheoremCondition",
+    "build_deck_game",
     "certify",
     "coalition_lists",
     "cost_ratios",
+    "default_deck_scenario",
     "equilibrium",
     "group_cost",
     "group_costs",

@@ -335,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .design.cli import add_parsers as add_design_parsers  # design, sensitivity
 
     add_design_parsers(sub)
+    from .decks.cli import add_parser as add_decks_parser  # evjax decks (paper 003)
+
+    add_decks_parser(sub)
     return parser
 
 

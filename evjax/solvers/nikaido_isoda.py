@@ -156,10 +156,16 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
         # point where the payoffs are finite: no feasible point to respond with.
         finite_here = jnp.all(jnp.isfinite(s.x)) & jnp.all(jnp.isfinite(game.losses(s.x)))
         infeasible = finite_here & ~s.response.converged & ~(s.response.primal_residual <= 1e-6)
+        # Converged: no deviation gains tol, and x (nearly) feasible. With a non-convex shared
+        # set (e.g. loads concave in prices) the relaxation's averages of feasible responses
+        # are infeasible and gain *more* than any feasible response: V(x) < 0 there, which
+        # must not count as convergence.
+        scale = jnp.maximum(1.0, jnp.max(jnp.abs(s.x)))
+        near_feasible = violation(game, s.x) <= 1e-6 * scale
         return jnp.select(
             [infeasible,
              ~finite_here | ~jnp.isfinite(s.gap),
-             s.gap < tol,
+             (s.gap < tol) & near_feasible,
              s.gap > 1e6 * jnp.maximum(first_gap, tol),
              s.step >= max_steps],
             [RESULTS.infeasible, RESULTS.nonfinite, _POLISH, RESULTS.diverged,
@@ -207,7 +213,9 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
         # is feasible; else go back to the relaxation's point. Done either way.
         x_f, r_f, g_f = s.fallback
         scale = jnp.maximum(1.0, jnp.max(jnp.abs(x_f)))
-        accept = (jnp.all(jnp.isfinite(x_next)) & (gap <= g_f)
+        # (gap <= max(g_f, tol): the relaxation's point may be slightly infeasible with a
+        # negative gap; an exactly feasible polished point with a gap below tol is better.)
+        accept = (jnp.all(jnp.isfinite(x_next)) & (gap <= jnp.maximum(g_f, tol))
                   & (violation(game, x_next) <= 1e-10 * scale))
         polished = jax.tree.map(
             lambda p, q: jnp.where(accept, p, q), (x_next, r, gap), (x_f, r_f, g_f))

@@ -209,7 +209,17 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     r = prob.rhs.shape[1]
     diag = jnp.where(prob.pad, 1.0, sigma)
     h = jnp.where(prob.pad[:, :, None] | prob.pad[:, None, :], 0.0, hess)
-    top = jnp.concatenate([h + jax.vmap(jnp.diag)(diag), jnp.swapaxes(e, 1, 2)], axis=2)
+    hd = h + jax.vmap(jnp.diag)(diag)
+    # Inertia correction (Nocedal and Wright 19.3): where a player's loss is not convex in its
+    # own block (a deck's profit is not jointly concave in its two prices), H + Sigma may be
+    # indefinite and Newton would head for a saddle or a maximum of the loss. Shift such a
+    # block to be positive definite; convex blocks (every block of a convex game) are left
+    # exactly as they are, so the step is Newton's wherever H + Sigma is positive definite.
+    lam_min = jnp.min(jnp.linalg.eigvalsh(hd), axis=1)  # (P,)
+    floor = 1e-8 * (1.0 + jnp.max(jnp.abs(hd), axis=(1, 2)))
+    inertia = jnp.where(lam_min > floor, 0.0, floor - lam_min)
+    hd = hd + inertia[:, None, None] * jnp.eye(hd.shape[1], dtype=dtype)[None]
+    top = jnp.concatenate([hd, jnp.swapaxes(e, 1, 2)], axis=2)
     free = jax.vmap(jnp.diag)((~prob.has_eq).astype(dtype))
     bottom = jnp.concatenate([e, free], axis=2)
     a = jnp.concatenate([top, bottom], axis=1)  # (P, n + R, n + R)

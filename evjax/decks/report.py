@@ -1,0 +1,278 @@
+"""What a deck equilibrium tells: prices, customers, revenue, grid loading, certificates.
+
+:func:`equilibrium` solves a :class:`DeckGame` with the Nikaido-Isoda solver and returns a
+:class:`DeckEquilibrium` of numpy arrays. Besides the solver's own NI gap it carries an
+independent certificate, :func:`best_response_gains`: each deck's best response to the others'
+prices found globally (the deck's problem separates by hour into 2-variable problems, searched
+on a dense grid over the price box with zooms, grid constraints respected), because a deck's
+profit is not concave everywhere (the clip at zero makes it linear beyond it) and the solver's
+interior-point response is a local method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..solvers import RESULTS, optimal_response, solve
+from .game import DeckGame, hour_game
+from .market import customers, revenues, split
+
+BINDING_SLACK = 1e-7  # a constraint binds when its slack (relative to its limit) is below this
+
+
+@dataclasses.dataclass
+class DeckEquilibrium:
+    """A solved deck game (numpy arrays; I decks, H hours, K grid constraints per hour).
+
+    ``charging``, ``parking`` (I, H) prices; ``customers`` dict of (I, H) counts per group;
+    ``revenue`` (I,) daily profit R_i; ``load`` (I, H) kW; ``constraints`` list of dicts (kind,
+    element, hour, value c <= 0, slack -c, multiplier, binding); ``clipped`` dict: counts of
+    (deck, hour) where eq (8)'s LSC fraction or the SC factor is clipped at zero (raw value
+    <= 0) or within 5 clip widths of it; ``ni_gap``, ``violation``, ``steps``, ``result``
+    (solver code), ``message``; ``gains`` (I,) best-response gains (global search) and
+    ``certified``: converged, relative gains < 1e-6 and violation < 1e-8.
+    """
+
+    charging: np.ndarray
+    parking: np.ndarray
+    customers: dict
+    revenue: np.ndarray
+    load: np.ndarray
+    constraints: list
+    clipped: dict
+    ni_gap: float
+    violation: float
+    steps: int
+    step_sizes: np.ndarray
+    gap_history: np.ndarray
+    result: int
+    message: str
+    gains: np.ndarray
+    x: np.ndarray
+
+    @property
+    def converged(self) -> bool:
+        return self.result == RESULTS.successful
+
+    @property
+    def relative_gain(self) -> float:
+        return float(np.max(self.gains / np.maximum(np.abs(self.revenue), 1e-12)))
+
+    @property
+    def certified(self) -> bool:
+        return self.converged and self.relative_gain < 1e-6 and self.violation < 1e-8
+
+    @property
+    def binding(self) -> list:
+        return [c for c in self.constraints if c["binding"]]
+
+    def summary(self) -> dict:
+        """The JSON summary: per deck means and revenue, NI gap, violation, steps, binding."""
+        decks = [{"mean_charging_price": float(self.charging[i].mean()),
+                  "mean_parking_fee": float(self.parking[i].mean()),
+                  "revenue": float(self.revenue[i]),
+                  "best_response_gain": float(self.gains[i])}
+                 for i in range(len(self.revenue))]
+        return {
+            "decks": decks, "ni_gap": self.ni_gap, "max_violation": self.violation,
+            "steps": self.steps, "converged": self.converged, "message": self.message,
+            "certified": self.certified, "max_relative_gain": self.relative_gain,
+            "binding": [{k: c[k] for k in ("kind", "element", "hour", "multiplier")}
+                        for c in self.binding],
+            "clipped": self.clipped,
+        }
+
+
+_solve = eqx.filter_jit(lambda game: solve(game, throw=False))
+
+
+def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True):
+    """Solve ``game`` (Nikaido-Isoda relaxation, normalised equilibrium) and report it.
+
+    ``by_hour`` (default) solves the H hourly games separately (:func:`hour_game`; exactly
+    the same equilibrium, one compilation for all hours) and joins them: the NI gap is the sum
+    of the hourly gaps, steps and result the worst hour's."""
+    if not by_hour or game.shape[1] == 1:
+        return describe(game, _solve(game), certify=certify)
+    sols = [_solve(hour_game(game, t)) for t in range(game.shape[1])]
+    return describe(game, join_hours(sols), certify=certify)
+
+
+def join_hours(sols):
+    """One solution-like record from the hourly solutions (in hour order)."""
+    cat = lambda f: jnp.concatenate([f(s) for s in sols], axis=-1)  # noqa: E731
+    k = sols[0].response.shared_mult.shape[0]
+    # shared multipliers in the (K, H) layout of DeckGame.grid_constraints
+    lam = jnp.stack([s.response.shared_mult for s in sols], axis=1).reshape(-1) if k else (
+        jnp.zeros(0))
+    results = jnp.stack([s.result for s in sols])
+    worst = jnp.argmax(results)
+    steps = jnp.stack([s.steps for s in sols])
+    gaps = jnp.stack([s.gap_history for s in sols])  # (H, S + 1), NaN after each hour's end
+    last = jnp.stack([s.gap for s in sols])
+    idx = jnp.arange(gaps.shape[1])[None, :]
+    filled = jnp.where(idx <= steps[:, None], gaps, last[:, None])  # a finished hour stays
+    history = jnp.where(idx[0] <= jnp.max(steps), jnp.sum(filled, axis=0), jnp.nan)
+    return _Joined(
+        value=cat(lambda s: s.value), result=results[worst], gap=jnp.sum(last),
+        violation=jnp.max(jnp.stack([s.violation for s in sols])), steps=jnp.max(steps),
+        gap_history=history, step_sizes=sols[int(jnp.argmax(steps))].step_sizes,
+        response=_Multipliers(lam))
+
+
+@dataclasses.dataclass
+class _Multipliers:
+    shared_mult: jnp.ndarray
+
+
+@dataclasses.dataclass
+class _Joined:
+    value: jnp.ndarray
+    result: jnp.ndarray
+    gap: jnp.ndarray
+    violation: jnp.ndarray
+    steps: jnp.ndarray
+    gap_history: jnp.ndarray
+    step_sizes: jnp.ndarray
+    response: _Multipliers
+
+
+def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
+    """A :class:`DeckEquilibrium` from a solver solution ``sol`` of ``game``."""
+    x = sol.value
+    n = customers(game.market, x)
+    m = game.market
+    width = m.clip_width
+    raw_g, raw_h = np.asarray(n.lsc_fraction_raw), np.asarray(n.sc_factor_raw)
+    has_lsc, has_sc = np.asarray(m.lsc) > 0, np.asarray(m.sc) > 0
+    clipped = {
+        "lsc_charging_clipped": int(np.sum((raw_g <= 0) & has_lsc)),
+        "lsc_charging_near_clip": int(np.sum((raw_g < 5 * width) & has_lsc)),
+        "sc_clipped": int(np.sum((raw_h <= 0) & has_sc)),
+        "sc_near_clip": int(np.sum((raw_h < 5 * width) & has_sc)),
+    }
+    rows = []
+    if game.grid is not None:
+        c = np.asarray(game.grid_constraints(x))
+        lam = np.asarray(sol.response.shared_mult).reshape(c.shape)
+        for k, (kind, element) in enumerate(game.grid.labels()):
+            for t in range(c.shape[1]):
+                rows.append({"kind": kind, "element": element, "hour": t,
+                             "value": float(c[k, t]), "slack": float(-c[k, t]),
+                             "multiplier": float(lam[k, t]),
+                             "binding": bool(-c[k, t] < BINDING_SLACK)})
+    p, f = split(np.asarray(x))
+    groups = {"lc_park": m.lc_park, "lc_charge": m.lc_charge, "lsc": m.lsc,
+              "lsc_charging": n.lsc_charging, "sc": n.sc, "parking": n.parking,
+              "charging": n.charging}
+    gains = np.asarray(best_response_gains(game, x)) if certify else np.full(m.n_decks, np.nan)
+    steps = int(sol.steps)
+    return DeckEquilibrium(
+        charging=p, parking=f, customers={k: np.asarray(v) for k, v in groups.items()},
+        revenue=np.asarray(game.payoffs(x)), load=np.asarray(game.load(x)), constraints=rows,
+        clipped=clipped, ni_gap=float(sol.gap), violation=float(sol.violation), steps=steps,
+        step_sizes=np.asarray(sol.step_sizes)[:steps],
+        gap_history=np.asarray(sol.gap_history)[: steps + 1], result=int(sol.result),
+        message=RESULTS.message(sol.result), gains=gains, x=np.asarray(x),
+    )
+
+
+# --------------------------------------------------------------------------- certificate
+
+
+def _hour_profit_and_feasible(game: DeckGame, i, x, p, f):
+    """For candidates (G, H) of deck i's prices (same candidate index for every hour):
+    deck i's hour profits (G, H) and feasibility (G, H), the other decks at ``x``."""
+
+    def one(pc, fc):
+        y = jax.lax.dynamic_update_index_in_dim(x, pc, 2 * i, 0)
+        y = jax.lax.dynamic_update_index_in_dim(y, fc, 2 * i + 1, 0)
+        parking, charging = revenues(game.market, y)
+        profit = parking[i] + charging[i]
+        if game.grid is None:
+            return profit, jnp.ones_like(profit, bool)
+        return profit, jnp.all(game.grid_constraints(y) <= 1e-10, axis=0)
+
+    return jax.lax.map(lambda a: one(*a), (p, f), batch_size=512)
+
+
+@eqx.filter_jit
+def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
+    """(I,) each deck's profit gain from its best response to the others' prices ``x``.
+
+    Global per hour: the deck's profit and the grid constraints of hour t involve only hour
+    t's prices, so its best response is H independent problems in (charging price, parking
+    fee); each is searched on an n x n grid over the box, then ``zooms`` times on a 21 x 21
+    grid of +-2 cells around the best feasible point (cells shrink 5x each time), reaching
+    about 1e-10 of the box. Grid constraints are respected to 1e-10.
+    """
+    x = jnp.asarray(x)
+    lower, upper = game.bounds()
+    lo, hi = lower[:2, 0], upper[:2, 0]  # (charging, parking)
+    hours = x.shape[1]
+    parking, charging = revenues(game.market, x)
+    now = parking + charging  # (I, H) hour profits
+
+    def search(i, centre, cell, k):
+        """Best feasible value and point per hour on a k x k grid of +-(k-1)/2 cells."""
+        offsets = jnp.linspace(-(k - 1) / 2, (k - 1) / 2, k)
+        grid = jnp.clip(centre[:, None, :] + offsets[None, :, None] * cell[:, None, None],
+                        lo[:, None, None], hi[:, None, None])  # (2, k, H)
+        pp = jnp.repeat(grid[0], k, axis=0)
+        ff = jnp.tile(grid[1], (k, 1))
+        val, ok = _hour_profit_and_feasible(game, i, x, pp, ff)
+        val = jnp.where(ok, val, -jnp.inf)
+        j = jnp.argmax(val, axis=0)
+        pick = lambda a: jnp.take_along_axis(a, j[None], 0)[0]  # noqa: E731
+        return pick(val), jnp.stack([pick(pp), pick(ff)])
+
+    def deck(i):
+        cell = (hi - lo) / (n - 1)
+        centre = jnp.broadcast_to(((lo + hi) / 2)[:, None], (2, hours))
+        best, point = search(i, centre, cell, n)
+
+        def zoom(_, carry):
+            best, point, cell = carry
+            cell = cell / 5
+            value, new = search(i, point, cell, 21)
+            better = value > best
+            return (jnp.where(better, value, best), jnp.where(better[None], new, point),
+                    cell)
+
+        best, _, _ = jax.lax.fori_loop(0, zooms, zoom, (best, point, cell * 1.0))
+        gain = jnp.where(jnp.isfinite(best), jnp.maximum(best - now[i], 0.0), 0.0)
+        return jnp.sum(gain)
+
+    return jax.lax.map(deck, jnp.arange(game.market.n_decks))
+
+
+# ------------------------------------------------------------------------ convergence trace
+
+
+def relaxation_trace(game: DeckGame, steps: int, alpha: float = 0.5, by_hour: bool = True):
+    """The relaxation's iterates x_0 .. x_steps (paper eq (27), constant step ``alpha``, as
+    :func:`evjax.solvers.solve` takes them, without its final polish), for Fig 3: returns
+    (mean charging price (S+1, I), mean parking fee (S+1, I), profit (S+1, I)). ``by_hour``
+    runs the hourly games side by side (the same iterates: the response separates by hour)."""
+    if by_hour and game.shape[1] > 1:
+        xs = jnp.concatenate([_iterates(hour_game(game, t), steps, alpha)
+                              for t in range(game.shape[1])], axis=2)
+    else:
+        xs = _iterates(game, steps, alpha)
+    p, f = xs[:, 0::2], xs[:, 1::2]
+    return p.mean(axis=2), f.mean(axis=2), jax.vmap(game.payoffs)(xs)
+
+
+@eqx.filter_jit
+def _iterates(game: DeckGame, steps: int, alpha: float):
+    def body(x, _):
+        z = optimal_response(game, x).y
+        return x + alpha * (z - x), x
+
+    last, xs = jax.lax.scan(body, game.start(), None, length=steps)
+    return jnp.concatenate([xs, last[None]])
