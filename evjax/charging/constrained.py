@@ -23,6 +23,7 @@ serves every coalition (``jax.vmap`` over memberships, as constrained sweeps do)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -57,6 +58,7 @@ class ConstrainedChargingGame(AbstractNIGame):
     players: tuple[tuple[int, ...], ...] = eqx.field(static=True)
     nonnegative: bool = eqx.field(static=True, default=False)
     maximize: bool = eqx.field(static=True, default=False)
+    own_convex: ClassVar[bool] = True  # a coalition's cost is convex in its members' rows
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ maximises. Feasible sets:
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -34,6 +35,9 @@ class AbstractNIGame(eqx.Module):
 
     players: eqx.AbstractVar[tuple[tuple[int, ...], ...]]
     maximize: eqx.AbstractVar[bool]
+    # True where every player's loss is convex in its own rows (at any x): the optimal
+    # response then skips its inertia correction (per-block eigenvalues at every step).
+    own_convex: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod
