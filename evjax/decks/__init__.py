@@ -10,6 +10,7 @@ from .scenarios import (EXPERIMENTS, build_game, default_scenario, experiment, h
 __all__ = [
     "EXPERIMENTS", "Customers", "DeckEquilibrium", "DeckGame", "Grid", "Market",
     "best_response_gains", "build_game", "customers", "default_scenario", "describe",
-    "equilibrium", "experiment", "hours", "load_scenario", "profits", "relaxation_trace",
+    "equilibrium", "experiment", "hour_game", "hours", "load_scenario", "profits",
+    "relaxation_trace",
     "without_grid",
 ]

@@ -45,7 +45,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..cli import UsageError
-    from .game import DeckGame  # noqa: F401
     from .report import equilibrium
     from .scenarios import build_game, default_scenario, experiment, load_scenario
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import tomllib
 from pathlib import Path
 
