@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import copy
 import json
-import tomllib
+try:  # Python >= 3.11
+    import tomllib
+except ImportError:  # pragma: no cover - Python 3.10: JSON scenarios only
+    tomllib = None
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -180,9 +183,13 @@ def load_scenario(path) -> dict:
     """A scenario from a JSON or TOML file (by extension; TOML: ``grid = false`` for none)."""
     path = Path(path)
     text = path.read_text()
+    is_toml = path.suffix.lower() == ".toml"
+    if is_toml and tomllib is None:
+        raise ValueError(f"{path}: TOML scenarios need Python >= 3.11 (tomllib); use JSON")
+    errors = (json.JSONDecodeError,) + ((tomllib.TOMLDecodeError,) if tomllib else ())
     try:
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(text) if is_toml else json.loads(text)
+    except errors as exc:
         raise ValueError(f"{path}: not valid {path.suffix[1:] or 'JSON'}: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a scenario must be an object/table at the top level")
