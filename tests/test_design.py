@@ -135,23 +135,24 @@ def with_array(p: H.Problem, name: str, value) -> H.Problem:
     return p.with_(**{name: np.asarray(value)})
 
 
+DESIGN_COALITION = [1, 2, 5]  # in paper_problem(0): M_C = 1.013464, M_out = 0.995094
+
+
 @pytest.mark.parametrize("parameter,group,target", [
     ("mu", "outside", ("at_least", 1.0)),  # make the coalition harmless to outsiders
-    ("a", "coalition", ("at_least", 1.01)),  # a tariff that makes the coalition pay off
+    ("a", "coalition", ("at_least", 1.0155)),  # a tariff that makes it pay off more
 ])
 def test_parameter_design_meets_the_target_when_re_solved(parameter, group, target):
-    from evjax.charging.examples import figure4_game
-
-    game = figure4_game(8, seed=1)  # coalition [0, 1, 2]: M_C = 1.0062, M_out = 0.9990
-    coalition = [0, 1, 2]
+    p = paper_problem(0)
+    game, coalition = p.game(), DESIGN_COALITION
     result = design_parameters(game, coalition, parameter=parameter, group=group,
                                **{target[0]: target[1]})
     j = GROUPS.index(group)
     assert result.ratios_before[j] < target[1] and result.feasible
-    p = H.Problem(*(np.asarray(v) for v in (game.a, game.b, game.mu, game.d, game.xbar)))
     designed = with_array(p, parameter, result.value)
-    if parameter == "mu":  # xbar keeps its value: the nominal profiles do not move with mu
-        assert np.array_equal(result.value[3:], np.asarray(game.mu)[3:])
+    if parameter == "mu":  # only the coalition's entries move (xbar keeps its value)
+        outside = [i for i in range(N) if i not in coalition]
+        assert np.array_equal(result.value[outside], p.mu[outside])
     again = H.ratios(designed, coalition)  # an independent re-solve of both equilibria
     assert again[j] >= target[1] - 1e-10
     # the smallest change on its ray: 1% less change misses the target
@@ -160,14 +161,12 @@ def test_parameter_design_meets_the_target_when_re_solved(parameter, group, targ
 
 
 def test_parameter_design_reports_an_unreachable_target():
-    from evjax.charging.examples import figure4_game
-
-    game = figure4_game(8, seed=1)
-    result = design_parameters(game, [0, 1, 2], parameter="mu", group="outside", at_least=1.05,
-                               outer=4)  # mu of the coalition moves M_out by 1e-3 at most
+    game = paper_problem(0).game()
+    result = design_parameters(game, DESIGN_COALITION, parameter="mu", group="outside",
+                               at_least=1.05, outer=4)
     assert not result.feasible and result.ratios_after.outside < 1.05
     with pytest.raises(ValueError, match="exactly one of at_least and at_most"):
-        design_parameters(game, [0, 1, 2])
+        design_parameters(game, DESIGN_COALITION)
 
 
 # -- sensitivities ----------------------------------------------------------------------------
