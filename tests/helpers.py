@@ -442,3 +442,38 @@ def qp_interior_point(h, q, a_eq, b_eq, g, h_in, *, tol: float = 1e-13, iters: i
                 step = min(step, 0.99 * np.min(-v[neg] / dv[neg]))
         x, y, s, z = x + step * dx, y + step * dy, s + step * ds, z + step * dz
     raise RuntimeError("qp_interior_point did not converge")
+
+
+def potential_equilibrium(problem: Problem, coalition: Sequence[int] = (), *, nonnegative=False,
+                          rate_limit=None, capacity=None) -> np.ndarray:
+    """The (normalised) C-Nash equilibrium of the constrained charging game, without JAX.
+
+    With one price slope b^t for all, the game is a potential game, coalitions included:
+    station i's marginal cost a^t + b^t (S^t + X_G^t) + mu_i (x_i^t - xbar_i^t), with X_G^t
+    the total of its group G (its coalition, or itself), is the gradient in x_i of
+    Phi(x) = sum_t [a^t S^t + b^t/2 (S^t^2 + sum_G X_G^t^2)] + sum_i mu_i/2 ||x_i - xbar_i||^2.
+    So the equilibrium under constraints shared by all is argmin Phi subject to them: a convex
+    QP, solved by :func:`qp_interior_point`."""
+    n, t = problem.n, problem.t
+    groups = [list(coalition)] * bool(len(coalition)) + [
+        [i] for i in range(n) if i not in coalition]
+    g = np.zeros((len(groups), n))
+    for k, members in enumerate(groups):
+        g[k, members] = 1.0
+    b = np.broadcast_to(problem.b, (t,))
+    h = np.kron(np.ones((n, n)) + g.T @ g, np.diag(b)) + np.kron(np.diag(problem.mu), np.eye(t))
+    q = np.tile(problem.a, n) - (problem.mu[:, None] * problem.xbar).ravel()
+    rows, bounds = [], []
+    if nonnegative:
+        rows.append(-np.eye(n * t))
+        bounds.append(np.zeros(n * t))
+    if rate_limit is not None:
+        rows.append(np.eye(n * t))
+        bounds.append(np.repeat(np.broadcast_to(rate_limit, (n,)), t))
+    if capacity is not None:
+        rows.append(np.kron(np.ones((1, n)), np.eye(t)))
+        bounds.append(np.broadcast_to(capacity, (t,)))
+    g_in = np.vstack(rows) if rows else np.zeros((0, n * t))
+    h_in = np.concatenate(bounds) if bounds else np.zeros(0)
+    x = qp_interior_point(h, q, np.kron(np.eye(n), np.ones((1, t))), problem.d, g_in, h_in)
+    return x.reshape(n, t)

@@ -248,3 +248,54 @@ def test_exact_objective_with_time_varying_b_matches_numpy():
             assert values[-1] == -np.inf
         else:
             assert values[-1] == pytest.approx(expected[-1], rel=1e-11)
+
+
+CONSTRAINED = dict(nonnegative=True, capacity=2.0)
+
+
+def _constrained_problem():
+    rng = np.random.default_rng(2)
+    n, t = 5, 6
+    return H.Problem(rng.uniform(1, 2, t), np.float64(0.5), rng.uniform(0.5, 2, n),
+                     rng.uniform(1, 3, n), rng.uniform(0, 1, (n, t)))
+
+
+def _constrained_coalition_ratio(p, mu):
+    """M_C of {0, 1} under CONSTRAINED by the potential-game QP (numpy, no JAX)."""
+    q = p.with_(mu=mu)
+    costs = [np.asarray(evjax.station_costs(q.game(), H.potential_equilibrium(
+        q, c, **CONSTRAINED)))[:2].sum() for c in ((), (0, 1))]
+    return costs[0] / costs[1]
+
+
+def test_sensitivity_of_the_constrained_game_matches_finite_differences():
+    """The NI solver's implicit gradients against central differences of independently
+    re-solved equilibria (the potential-game QP)."""
+    p = _constrained_problem()
+    game = evjax.ConstrainedChargingGame(p.game(), (), **CONSTRAINED)
+    sens = sensitivity(game, [0, 1])
+    fd = H.central_difference(lambda mu: _constrained_coalition_ratio(p, mu), p.mu, step=1e-5)
+    np.testing.assert_allclose(sens.gradients["mu"][1], fd, rtol=1e-5, atol=1e-9)
+
+
+def test_parameter_design_on_the_constrained_game_meets_the_target_by_an_independent_solve():
+    """Through the NI solver's implicit gradients (x >= 0 and a grid capacity); the result is
+    checked by the potential-game QP (numpy interior point, no JAX; tests/helpers.py)."""
+    p = _constrained_problem()
+    constraints = CONSTRAINED
+    game = evjax.ConstrainedChargingGame(p.game(), (), **constraints)
+
+    def coalition_ratio(mu):
+        return _constrained_coalition_ratio(p, mu)
+
+    before = coalition_ratio(p.mu)
+    target = before + 5e-4
+    res = design_parameters(game, [0, 1], parameter="mu", group="coalition", at_least=target,
+                            outer=3, inner=15, learning_rate=0.05)
+    assert res.feasible
+    x = H.potential_equilibrium(p, (0, 1), **constraints)
+    assert (x < 1e-9).any() and (x.sum(axis=0) > 2.0 - 1e-9).any()  # the constraints bind
+    assert np.isclose(float(res.ratios_before.coalition), before, rtol=1e-9)
+    assert coalition_ratio(np.asarray(res.value)) >= target - 1e-9
+    changed = np.asarray(res.value) != p.mu
+    np.testing.assert_array_equal(changed, [True, True, False, False, False])

@@ -20,7 +20,8 @@ import pytest
 import evjax
 from evjax import ConstrainedChargingGame
 
-from helpers import Problem, qp_interior_point
+import helpers
+from helpers import Problem
 
 N, T = 5, 6
 RATE, CAP = 0.62, 2.0
@@ -33,18 +34,8 @@ def problem() -> Problem:
 
 
 def potential_equilibrium(p: Problem, coalition) -> np.ndarray:
-    """argmin Phi (module notes) subject to sum_t x_i^t = d_i, 0 <= x <= RATE, S^t <= CAP."""
-    groups = [list(coalition)] + [[i] for i in range(N) if i not in coalition]
-    g = np.zeros((len(groups), N))
-    for k, members in enumerate(groups):
-        g[k, members] = 1.0
-    # Variables ordered (i, t): x.ravel().
-    h = p.b * np.kron(np.ones((N, N)) + g.T @ g, np.eye(T)) + np.kron(np.diag(p.mu), np.eye(T))
-    q = np.tile(p.a, N) - (p.mu[:, None] * p.xbar).ravel()
-    a_eq = np.kron(np.eye(N), np.ones((1, T)))
-    g = np.vstack([-np.eye(N * T), np.eye(N * T), np.kron(np.ones((1, N)), np.eye(T))])
-    h_in = np.concatenate([np.zeros(N * T), np.full(N * T, RATE), np.full(T, CAP)])
-    return qp_interior_point(h, q, a_eq, p.d, g, h_in).reshape(N, T)
+    return helpers.potential_equilibrium(p, coalition, nonnegative=True, rate_limit=RATE,
+                                         capacity=CAP)
 
 
 def reference_ratios(p: Problem) -> dict[tuple[int, ...], np.ndarray]:
