@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._plotting import pyplot, save
 
-def _plt():
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def prices(r, deck_names, path, title="") -> None:
     """Charging price and parking fee by hour, one line per deck."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     for i, name in enumerate(deck_names):
         axes[0].plot(r.charging[i], marker=".", label=name)
@@ -25,14 +20,12 @@ def prices(r, deck_names, path, title="") -> None:
     axes[1].set(title="parking fee", xlabel="hour")
     axes[1].legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path, dpi=100)
 
 
 def convergence(trace, deck_names, path, title="") -> None:
     """Mean charging price, mean parking fee and revenue per deck over iterations (Fig 3)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     labels = ("mean charging price", "mean parking fee", "revenue")
     for ax, values, label in zip(axes, trace, labels, strict=True):
@@ -41,14 +34,12 @@ def convergence(trace, deck_names, path, title="") -> None:
         ax.set(title=label, xlabel="relaxation iteration")
     axes[2].legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path, dpi=100)
 
 
 def comparison(base, r, deck_names, path, title="") -> None:
     """Per deck: mean charging price, mean fee and revenue, baseline vs experiment (Figs 4-10)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     idx = np.arange(len(deck_names))
     pairs = ((base.charging.mean(1), r.charging.mean(1), "mean charging price"),
@@ -61,6 +52,4 @@ def comparison(base, r, deck_names, path, title="") -> None:
         ax.set(title=label, xlabel="deck")
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path, dpi=100)

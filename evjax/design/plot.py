@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._plotting import pyplot, save
 from .objective import GROUPS
 from .sensitivity import Sensitivity
+
 
 LABELS = {"all": r"$M_{[N]}$ (all stations)", "coalition": r"$M_{\mathcal{C}}$ (coalition)",
           "outside": r"$M_{[N]\setminus\mathcal{C}}$ (outside)"}
@@ -21,11 +23,9 @@ def plot_sensitivity(result: Sensitivity, path: str | Path, *, top: int = 15,
                      by: str = "derivative", title: str | None = None) -> Path:
     """Write a PNG with one panel per ratio: the ``top`` largest |dM/dp| (or elasticities)
     as horizontal bars, largest on top."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 0.32 * top + 1.6))
     for ax, group in zip(axes, GROUPS, strict=True):
@@ -40,9 +40,4 @@ def plot_sensitivity(result: Sensitivity, path: str | Path, *, top: int = 15,
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title or f"Sensitivities of the ratios of coalition {result.coalition}")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path)

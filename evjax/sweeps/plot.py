@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._plotting import pyplot, save
 from .result import SweepResult
+
 
 LABELS = {"all": r"$M_{[N]}$ (all stations)", "coalition": r"$M_{\mathcal{C}}$ (coalition)",
           "outside": r"$M_{[N]\setminus\mathcal{C}}$ (outside)"}
@@ -16,11 +18,9 @@ def plot_by_size(result: SweepResult, path: str | Path, title: str | None = None
     Each panel shows the mean ratio per size and the band between its min and max, with the
     line M = 1 (above it the coalition lowers that group's cost).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True)
     for g, (name, label) in enumerate(LABELS.items()):
@@ -38,9 +38,4 @@ def plot_by_size(result: SweepResult, path: str | Path, title: str | None = None
     axes[0].set_ylabel("cost at Nash / cost at C-Nash")
     axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(title or f"{result.n_evaluated:,} coalitions")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path)
