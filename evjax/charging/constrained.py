@@ -59,6 +59,7 @@ class ConstrainedChargingGame(AbstractNIGame):
     nonnegative: bool = eqx.field(static=True, default=False)
     maximize: bool = eqx.field(static=True, default=False)
     own_convex: ClassVar[bool] = True  # a coalition's cost is convex in its members' rows
+    quadratic: ClassVar[bool] = True  # quadratic costs, affine capacity constraints
 
     def __init__(
         self,
@@ -120,11 +121,26 @@ class ConstrainedChargingGame(AbstractNIGame):
         """Each player's summed station cost (eq (1) summed over its members, eq (5))."""
         costs = station_costs(self.game, x)
         if self.membership is not None:  # station i pays its coalition's summed cost
-            together = self.membership.T @ self.membership  # 1 where i, j share a coalition
-            team = together + jnp.diag(1.0 - jnp.diag(together))
-            return team @ costs
+            return self._team() @ costs
         owner = owner_of(self.players)
         return jax.ops.segment_sum(costs, owner, len(self.players))
+
+    def own_gradients(self, x: Float[Array, "N T"]) -> Float[Array, "N T"]:
+        """d/dx_i of station i's player's cost: p(x) + b * (its player's summed profile)
+        + mu_i (x_i - xbar_i), in closed form (O(N T) instead of autodiff's O(P N T))."""
+        g = self.game
+        b = jnp.broadcast_to(g.b, (g.n_steps,))
+        if self.membership is not None:
+            summed = self._team() @ x
+        else:
+            owner = owner_of(self.players)
+            summed = jax.ops.segment_sum(x, owner, len(self.players))[owner]
+        return g.price(x)[None, :] + b[None, :] * summed + g.mu[:, None] * (x - g.xbar)
+
+    def _team(self) -> Float[Array, "N N"]:
+        """1 where stations i and j share a coalition (and on the diagonal); membership mode."""
+        together = self.membership.T @ self.membership
+        return together + jnp.diag(1.0 - jnp.diag(together))
 
     def bounds(self):
         n, t = self.shape

@@ -38,6 +38,10 @@ class AbstractNIGame(eqx.Module):
     # True where every player's loss is convex in its own rows (at any x): the optimal
     # response then skips its inertia correction (per-block eigenvalues at every step).
     own_convex: ClassVar[bool] = False
+    # True where every loss is a quadratic function of x and the shared constraints are
+    # affine: the Hessian blocks of the optimal response are then constant, and it computes
+    # them once per response instead of at every interior-point step.
+    quadratic: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod
@@ -66,6 +70,16 @@ class AbstractNIGame(eqx.Module):
         return jnp.zeros(self.shape)
 
     # ------------------------------------------------------------------ derived, not abstract
+
+    def own_gradients(self, x: Float[Array, "M T"]) -> Float[Array, "M T"]:
+        """Each row's derivative of its owner's loss, d loss_owner(r)(x) / d x[r] (M, T).
+
+        The pseudo-gradient whose zero (with the constraints' multipliers) is the
+        equilibrium; the solver's polish and implicit adjoint differentiate it once more.
+        Default: reverse-mode autodiff of :meth:`losses` (P passes). A game with a cheaper
+        closed form may override it (:class:`evjax.ConstrainedChargingGame` does, O(M T))."""
+        jac = jax.jacrev(self.losses)(x)  # (P, M, T)
+        return jac[owner_of(self.players), jnp.arange(x.shape[0])]
 
     def losses(self, x: Float[Array, "M T"]) -> Float[Array, " P"]:
         """Payoffs as losses to minimise: costs as they are, profits negated."""

@@ -31,7 +31,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Float, Int
 
-from .game import AbstractNIGame, Blocks, owner_of, unilateral_losses
+from .game import AbstractNIGame, Blocks, unilateral_losses
 from .response import Response, optimal_response
 
 RESULT_MESSAGES = (
@@ -116,10 +116,12 @@ class _State(eqx.Module):
     alphas: Array
     phase: Array  # -1: x not evaluated yet; 0: relaxing; 1: x is a polished candidate
     fallback: tuple  # (x, response, gap) of the relaxation's last point, during phase 1
-    result: Array  # -1 while running, _POLISH when the relaxation converged
+    result: Array  # -1 while running, _POLISH when the relaxation is ready for a polish
+    polish_at: Array  # try a polish once V(x) < max(tol, polish_at * V(x0))
 
 
-_POLISH = -2  # the relaxation converged: polish, then evaluate the polished point
+_POLISH = -2  # the relaxation is close enough: polish, then evaluate the polished point
+POLISH_AT = 1e-3  # first polish at V(x) < 1e-3 V(x0); each failed try divides this by 1000
 
 
 def _respond(game, x, options):
@@ -127,18 +129,24 @@ def _respond(game, x, options):
 
 
 def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
-    """The relaxation loop, then one polish (:func:`_polish`) checked by the NI gap.
+    """The relaxation loop, with polishes (:func:`_polish`) checked by the NI gap.
 
     Every optimal response is computed at one place in the loop body (one copy of the
     interior-point method in the compiled program; the optimal step rule adds one batched
-    copy for its two trial points): the body picks the next point (the first or a relaxation
-    step), then evaluates Z and V there. The loop runs twice, in a two-round ``fori_loop``:
-    the relaxation until it converges, then, after the polish, once more to evaluate the
-    polished point. The polish sits between the rounds, under a ``cond`` on the round number,
-    which stays a ``cond`` under ``jax.vmap`` (inside the loop body a batched predicate would
-    turn it into a select and run the polish at every step of every game). ``unrolled``
-    runs the same body in ``lax.scan``s (``max_steps + 1`` steps, then 1), frozen once
-    finished.
+    copy for its two trial points): the body picks the next point (the first, a relaxation
+    step, or a polished candidate), then evaluates Z and V there.
+
+    Polishing early pays: once the relaxation has the active set, the polish lands on the
+    equilibrium (exactly, for a quadratic game) while the relaxation would need many more
+    steps to bring V below ``tol`` (V roughly halves per constant step). So the loop runs in
+    rounds: relax until V < max(tol, ``POLISH_AT`` V(x0)), polish, evaluate the candidate;
+    accepted if V < tol and feasible, else the relaxation goes on from where it was with a
+    1000 times smaller threshold, down to ``tol``, where a converged relaxation is the answer
+    if its polish does not improve on it. The polish sits between the rounds (an outer
+    ``while_loop`` that runs while a game waits for a polish), not in the loop body: under
+    ``jax.vmap`` a ``cond`` with a batched predicate in the body would become a select and
+    run the polish at every step of every game. ``unrolled`` runs the same body in ``lax.scan``s (``max_steps + 1`` steps, polish
+    at ``tol``, then 1 step), frozen once finished.
     """
     dtype = x0.dtype
     respond = ft.partial(_respond, game, options=inner)
@@ -148,7 +156,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
     state = _State(x=x0, response=zeros, gap=nan, step=jnp.asarray(0, jnp.int32),
                    gaps=jnp.full(max_steps + 1, jnp.nan, dtype),
                    alphas=jnp.full(max_steps, jnp.nan, dtype), phase=jnp.asarray(-1, jnp.int32),
-                   fallback=(x0, zeros, nan), result=jnp.asarray(-1, jnp.int32))
+                   fallback=(x0, zeros, nan), result=jnp.asarray(-1, jnp.int32),
+                   polish_at=jnp.asarray(0.0 if unrolled else POLISH_AT, dtype))
 
     def status(s: _State, first_gap):
         """The result code of the evaluated relaxation state ``s``, -1 to go on."""
@@ -162,10 +171,11 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
         # must not count as convergence.
         scale = jnp.maximum(1.0, jnp.max(jnp.abs(s.x)))
         near_feasible = violation(game, s.x) <= 1e-6 * scale
+        threshold = jnp.maximum(tol, s.polish_at * first_gap)
         return jnp.select(
             [infeasible,
              ~finite_here | ~jnp.isfinite(s.gap),
-             (s.gap < tol) & near_feasible,
+             (s.gap < threshold) & near_feasible,
              s.gap > 1e6 * jnp.maximum(first_gap, tol),
              s.step >= max_steps],
             [RESULTS.infeasible, RESULTS.nonfinite, _POLISH, RESULTS.diverged,
@@ -205,26 +215,30 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
             gaps=jnp.where(candidate, s.gaps, s.gaps.at[k].set(gap)),
             alphas=jnp.where(moved, s.alphas.at[s.step].set(a), s.alphas),
             phase=jnp.zeros_like(s.phase), fallback=s.fallback, result=s.result,
+            polish_at=s.polish_at,
         )
         # Relaxing: decide from the relaxation's own state.
         code = status(new, jnp.where(first, gap, s.gaps[0]))
         relaxing = eqx.tree_at(lambda z: z.result, new, code)
-        # The polished candidate was just evaluated: keep it if the gap did not grow and it
-        # is feasible; else go back to the relaxation's point. Done either way.
+        # The polished candidate was just evaluated: the answer if V < tol and it is feasible
+        # (even where the relaxation's own point has a smaller, negative V: that point may
+        # be slightly infeasible). Else, if the relaxation had converged (V < tol), its point
+        # is the answer; else the relaxation goes on from its point, to polish again later.
         x_f, r_f, g_f = s.fallback
         scale = jnp.maximum(1.0, jnp.max(jnp.abs(x_f)))
-        # (gap <= max(g_f, tol): the relaxation's point may be slightly infeasible with a
-        # negative gap; an exactly feasible polished point with a gap below tol is better.)
-        accept = (jnp.all(jnp.isfinite(x_next)) & (gap <= jnp.maximum(g_f, tol))
+        accept = (jnp.all(jnp.isfinite(x_next)) & (gap < tol)
                   & (violation(game, x_next) <= 1e-10 * scale))
+        done = accept | (g_f < tol)
         polished = jax.tree.map(
             lambda p, q: jnp.where(accept, p, q), (x_next, r, gap), (x_f, r_f, g_f))
-        finished = eqx.tree_at(lambda z: (z.x, z.response, z.gap, z.result), new,
-                               (*polished, jnp.asarray(RESULTS.successful, jnp.int32)))
-        return jax.tree.map(lambda p, q: jnp.where(candidate, p, q), finished, relaxing)
+        code = jnp.where(done, RESULTS.successful, -1).astype(jnp.int32)
+        evaluated = eqx.tree_at(
+            lambda z: (z.x, z.response, z.gap, z.result, z.polish_at), new,
+            (*polished, code, jnp.where(done, s.polish_at, s.polish_at * POLISH_AT)))
+        return jax.tree.map(lambda p, q: jnp.where(candidate, p, q), evaluated, relaxing)
 
     def to_polish(s: _State) -> _State:
-        """Games whose relaxation converged: the polished point, as a candidate (phase 1)."""
+        """Games whose relaxation is ready: the polished point, as a candidate (phase 1)."""
         ready = s.result == _POLISH
         candidate = eqx.tree_at(
             lambda z: (z.x, z.phase, z.fallback, z.result), s,
@@ -242,11 +256,11 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
 
         state = scan(to_polish(scan(state, max_steps + 1)), 1)
     else:
-        def round_(i, s):
-            s = jax.lax.while_loop(lambda s: s.result == -1, body, s)
-            return jax.lax.cond(i == 0, to_polish, lambda s: s, s)
+        def relax(s):
+            return jax.lax.while_loop(lambda s: s.result == -1, body, s)
 
-        state = jax.lax.fori_loop(0, 2, round_, state)
+        state = jax.lax.while_loop(lambda s: s.result == _POLISH, lambda s: relax(to_polish(s)),
+                                   relax(state))
     return state, jnp.maximum(state.result, 0)
 
 
@@ -254,9 +268,9 @@ def _polish(game, state: _State, steps: int = 3):
     """Newton on the equilibrium's KKT conditions (active set of the last response).
 
     The NI gap is quadratic in the distance to the equilibrium, so a gap of 1e-8 leaves
-    errors near 1e-4 relative; a converged relaxation has found the active set, and Newton
-    on the KKT conditions then reaches the equilibrium to rounding (one step for quadratic
-    games). The caller keeps the result only if the NI gap does not grow and it is feasible.
+    errors near 1e-4 relative; once the relaxation has found the active set, Newton on the
+    KKT conditions reaches the equilibrium to rounding (one step for quadratic games). The
+    caller keeps the result only if its NI gap is below tol and it is feasible.
     """
     active = _active(game, state.x, state.response)
     has_eq = jnp.isfinite(game.row_sums())
@@ -266,10 +280,22 @@ def _polish(game, state: _State, steps: int = 3):
     def residual(v):
         return jax.flatten_util.ravel_pytree(_kkt(unravel(v), active, (game,)))[0]
 
-    def newton(_, v):
-        return v - jnp.linalg.solve(jax.jacfwd(residual)(v), residual(v))
+    def newton(jacobian):
+        """v -> v - J^-1 residual(v), by QR: on CPU an LU's pivots become a permutation
+        in a sequential loop, slower than the QR's extra flops at these sizes."""
+        q, r = jnp.linalg.qr(jacobian)
+        return lambda v: v - _upper_solve(r, q.T @ residual(v))
 
-    return unravel(jax.lax.fori_loop(0, steps, newton, flat))[0]
+    if game.quadratic:  # a constant Jacobian: one factorisation, then refinement steps
+        step = newton(jax.jacfwd(residual)(flat))
+        out = jax.lax.fori_loop(0, steps, lambda _, v: step(v), flat)
+    else:
+        out = jax.lax.fori_loop(0, steps, lambda _, v: newton(jax.jacfwd(residual)(v))(v), flat)
+    return unravel(out)[0]
+
+
+def _upper_solve(r, b):
+    return jax.lax.linalg.triangular_solve(r, b[:, None], left_side=True, lower=False)[:, 0]
 
 
 def _solution(game, state: _State, result) -> NISolution:
@@ -299,9 +325,7 @@ def _kkt(root, aux, inputs):
     active_lo, active_hi, active_shared = aux
     game = inputs[0]
     lower, upper = game.bounds()
-    owner = owner_of(game.players)
-    jac = jax.jacrev(game.losses)(x)  # (P, M, T)
-    own = jac[owner, jnp.arange(x.shape[0])]  # (M, T): d loss_owner(r) / d x_r
+    own = game.own_gradients(x)  # (M, T): d loss_owner(r) / d x_r
     rows = game.row_sums()
     has_eq = jnp.isfinite(rows)
     stationarity = own + jnp.where(has_eq, nu, 0.0)[:, None]
@@ -340,7 +364,7 @@ def _rewrite(root, residual, inputs):
 def _implicit(game, x0, options):
     static = _Static(tuple(sorted(options.items())))
     root, (_, state, result) = optx.ImplicitAdjoint(
-        linear_solver=lx.AutoLinearSolver(well_posed=None)
+        linear_solver=lx.QR()  # an LU on CPU turns its pivots into a sequential loop
     ).apply(_primal, _rewrite, (game, x0, static), frozenset())
     return eqx.tree_at(lambda s: s.x, state, root[0]), result
 

@@ -14,6 +14,8 @@ complementarity.
 
 from __future__ import annotations
 
+import functools as ft
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -111,6 +113,7 @@ class _State(eqx.Module):
     primal: Array
     step: Array
     derivatives: tuple  # (grad, g, jac) at y, from _measure, reused by _step
+    hessians: Array  # (P, n, n) Hessian blocks, constant for a quadratic game; else (0,)
 
 
 def _problem(game: AbstractNIGame, x) -> _Problem:
@@ -151,6 +154,8 @@ def _initial(prob: _Problem, x) -> _State:
         zu=jnp.where(prob.has_hi, one, 0.0), s=s, lam=jnp.ones(k, y.dtype),
         residual=jnp.asarray(jnp.inf, y.dtype), primal=jnp.asarray(jnp.inf, y.dtype),
         step=jnp.asarray(0, jnp.int32), derivatives=prob.derivatives(y, jnp.ones(k, y.dtype)),
+        hessians=(prob.hessians(y, jnp.ones(k, y.dtype)) if prob.game.quadratic
+                  else jnp.zeros(0, y.dtype)),
     )
 
 
@@ -177,6 +182,55 @@ def _residuals(prob: _Problem, st: _State, grad, g, jac, e):
     return jnp.max(jnp.abs(dual)), primal
 
 
+def _cholesky(a, symmetrize=False):
+    """Lower Cholesky factor of the symmetric ``a``: from its lower triangle, or from
+    (a + a') / 2 with ``symmetrize`` (for products that are symmetric only to rounding)."""
+    return jax.lax.linalg.cholesky(a, symmetrize_input=symmetrize)
+
+
+def _cho_solve(chol, b):
+    """A^-1 b from the lower Cholesky factor of A (leading batch dimensions shared)."""
+    solve = ft.partial(jax.lax.linalg.triangular_solve, left_side=True, lower=True)
+    return solve(chol, solve(chol, b), transpose_a=True)
+
+
+class _Saddle(eqx.Module):
+    """The players' block saddle systems [[H + Sigma, E'], [E, -F]], factored.
+
+    E (P, R, n) sums each row's T entries (zero rows where a row has no equality) and F is
+    the identity on those free rows, whose multipliers are then just their right-hand sides.
+    H + Sigma is positive definite (a convex block with its barrier terms, or shifted by the
+    inertia correction), so the system is solved by Cholesky factors of H + Sigma and of
+    the (R, R) Schur complement E (H + Sigma)^-1 E' (+ I on free rows): no pivoting, whose
+    permutation bookkeeping would be a sequential loop per solve on CPU.
+    """
+
+    chol: Float[Array, "P n n"]
+    h_inv_et: Float[Array, "P n R"]
+    schur_chol: Float[Array, "P R R"]
+    e: Float[Array, "P R n"]
+    has_eq: Bool[Array, "P R"]
+
+    @staticmethod
+    def factor(hd, e, has_eq) -> "_Saddle":
+        chol = _cholesky(hd)
+        h_inv_et = _cho_solve(chol, jnp.swapaxes(e, 1, 2))
+        free = jax.vmap(jnp.diag)((~has_eq).astype(hd.dtype))
+        schur = jnp.einsum("prn,pnq->prq", e, h_inv_et) + free
+        return _Saddle(chol, h_inv_et, _cholesky(schur, symmetrize=True), e, has_eq)
+
+    def solve(self, qy, qe):
+        """(dy, dnu) with (H + Sigma) dy + E' dnu = qy and E dy - F dnu = -qe on free rows
+        (dnu = qe there), E dy = qe on rows with an equality; trailing axes are columns."""
+        vector = qy.ndim == 2
+        qy, qe = (qy[..., None], qe[..., None]) if vector else (qy, qe)
+        hq = _cho_solve(self.chol, qy)
+        rhs = jnp.where(self.has_eq[..., None], jnp.einsum("prn,pnm->prm", self.e, hq) - qe, qe)
+        dnu = _cho_solve(self.schur_chol, rhs)
+        dy = hq - jnp.einsum("pnr,prm->pnm", self.h_inv_et, dnu)
+        return (dy[..., 0], dnu[..., 0]) if vector else (dy, dnu)
+
+
 def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     """One Newton step on the perturbed KKT conditions, with fraction-to-the-boundary.
 
@@ -186,7 +240,7 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     dtype = st.y.dtype
     e = prob.equality_matrix(dtype)
     grad, g, jac = st.derivatives
-    hess = prob.hessians(st.y, st.lam)
+    hess = st.hessians if prob.game.quadratic else prob.hessians(st.y, st.lam)
     mean_comp, _ = _complementarity(prob, st)
     mu = jnp.maximum(SIGMA * mean_comp, mu_floor)
 
@@ -204,7 +258,7 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
         r_d = r_d + jnp.einsum("kpn,k->pn", jac, shift)
     r_d = jnp.where(prob.pad, 0.0, r_d)
 
-    # Block saddle systems [[H + Sigma, E'], [E, I_free]] (padding entries: identity).
+    # The block saddle systems (:class:`_Saddle`); padding entries: identity.
     p, n = st.y.shape
     r = prob.rhs.shape[1]
     diag = jnp.where(prob.pad, 1.0, sigma)
@@ -218,24 +272,23 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     # A game whose players' losses are convex in their own blocks says so (``own_convex``)
     # and skips the eigenvalues, a good part of a step's cost for the charging game.
     if not prob.game.own_convex:
+        hd = 0.5 * (hd + jnp.swapaxes(hd, 1, 2))  # autodiff Hessians of such losses drift
         lam_min = jnp.min(jnp.linalg.eigvalsh(hd), axis=1)  # (P,)
         floor = 1e-8 * (1.0 + jnp.max(jnp.abs(hd), axis=(1, 2)))
         inertia = jnp.where(lam_min > floor, 0.0, floor - lam_min)
         hd = hd + inertia[:, None, None] * jnp.eye(hd.shape[1], dtype=dtype)[None]
-    top = jnp.concatenate([hd, jnp.swapaxes(e, 1, 2)], axis=2)
-    free = jax.vmap(jnp.diag)((~prob.has_eq).astype(dtype))
-    bottom = jnp.concatenate([e, free], axis=2)
-    a = jnp.concatenate([top, bottom], axis=1)  # (P, n + R, n + R)
-    q = jnp.concatenate([-r_d, -r_e], axis=1)  # (P, n + R)
+    saddle = _Saddle.factor(hd, e, prob.has_eq)
     if k:
-        u = jnp.concatenate([jnp.moveaxis(jac, 0, 2), jnp.zeros((p, r, k), dtype)], axis=1)
-        sol = jnp.linalg.solve(a, jnp.concatenate([q[:, :, None], u], axis=2))
-        aq, au = sol[:, :, 0], sol[:, :, 1:]  # A^-1 q (P, n+R), A^-1 U' (P, n+R, K)
-        schur = jnp.diag(st.s / st.lam) + jnp.einsum("pnk,pnj->kj", u, au)
-        w = aq - jnp.einsum("pnk,k->pn", au, jnp.linalg.solve(schur, jnp.einsum("pnk,pn->k", u, aq)))
+        jac_t = jnp.moveaxis(jac, 0, 2)  # (P, n, K)
+        qy, qnu = saddle.solve(-r_d, -r_e)
+        uy, unu = saddle.solve(jac_t, jnp.zeros((p, r, k), dtype))
+        # Woodbury for the K shared constraints: Schur complement diag(s/lam) + U A^-1 U'
+        # (K, K), symmetric positive definite.
+        schur = jnp.diag(st.s / st.lam) + jnp.einsum("pnk,pnj->kj", jac_t, uy)
+        z = _cho_solve(_cholesky(schur, symmetrize=True), jnp.einsum("pnk,pn->k", jac_t, qy))
+        dy, dnu = qy - jnp.einsum("pnk,k->pn", uy, z), qnu - jnp.einsum("prk,k->pr", unu, z)
     else:
-        w = jnp.linalg.solve(a, q[:, :, None])[:, :, 0]
-    dy, dnu = w[:, :n], w[:, n:]
+        dy, dnu = saddle.solve(-r_d, -r_e)
     dy = jnp.where(prob.pad, 0.0, dy)
     dzl = jnp.where(prob.has_lo, mu / sl - st.zl - st.zl / sl * dy, 0.0)
     dzu = jnp.where(prob.has_hi, mu / su - st.zu + st.zu / su * dy, 0.0)
@@ -261,6 +314,7 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
         y=st.y + alpha * dy, nu=st.nu + alpha * dnu, zl=st.zl + alpha * dzl,
         zu=st.zu + alpha * dzu, s=st.s + alpha * ds, lam=st.lam + alpha * dlam,
         residual=st.residual, primal=st.primal, step=st.step + 1, derivatives=st.derivatives,
+        hessians=st.hessians,
     )
 
 
