@@ -197,3 +197,17 @@ def test_bad_options_raise_clear_errors():
         solve(ConstrainedChargingGame(g, ()), step="fast")
     with pytest.raises(ValueError, match="players must partition|overlap|appears"):
         ConstrainedChargingGame(g, ([0, 1], [1, 2]))
+
+
+@pytest.mark.parametrize("membership", [False, True])
+def test_closed_form_own_gradients_are_the_autodiff_ones(membership):
+    """ConstrainedChargingGame.own_gradients (closed form, used by the polish and the
+    implicit adjoint) against the generic reverse-mode default of AbstractNIGame."""
+    p = problem(3, time_varying=True)
+    coalitions = (np.array([[1, 0, 1, 0, 0], [0, 1, 0, 1, 1]], float) if membership
+                  else ([0, 2], [1, 3, 4]))
+    game = ConstrainedChargingGame(p.game(), coalitions, nonnegative=True)
+    x = jnp.asarray(np.random.default_rng(4).uniform(-1, 2, (N, T)))
+    closed = game.own_gradients(x)
+    generic = evjax.solvers.AbstractNIGame.own_gradients(game, x)
+    np.testing.assert_allclose(closed, generic, rtol=1e-13, atol=1e-13)

@@ -121,7 +121,7 @@ class _State(eqx.Module):
 
 
 _POLISH = -2  # the relaxation is close enough: polish, then evaluate the polished point
-POLISH_AT = 1e-3  # first polish at V(x) < 1e-3 V(x0); each failed try divides this by 1000
+POLISH_AT = 1e-3  # first polish at V(x) < 1e-3 V(x0); if rejected, the second at V < tol
 
 
 def _respond(game, x, options):
@@ -139,14 +139,17 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
     Polishing early pays: once the relaxation has the active set, the polish lands on the
     equilibrium (exactly, for a quadratic game) while the relaxation would need many more
     steps to bring V below ``tol`` (V roughly halves per constant step). So the loop runs in
-    rounds: relax until V < max(tol, ``POLISH_AT`` V(x0)), polish, evaluate the candidate;
-    accepted if V < tol and feasible, else the relaxation goes on from where it was with a
-    1000 times smaller threshold, down to ``tol``, where a converged relaxation is the answer
-    if its polish does not improve on it. The polish sits between the rounds (an outer
-    ``while_loop`` that runs while a game waits for a polish), not in the loop body: under
-    ``jax.vmap`` a ``cond`` with a batched predicate in the body would become a select and
-    run the polish at every step of every game. ``unrolled`` runs the same body in ``lax.scan``s (``max_steps + 1`` steps, polish
-    at ``tol``, then 1 step), frozen once finished.
+    two rounds: relax until V < max(tol, ``POLISH_AT`` V(x0)), polish, evaluate the
+    candidate: accepted if V < tol and feasible, else the relaxation goes on from where it
+    was until V < tol, is polished again, and is the answer if that polish does not improve
+    on it. The polishes sit between the rounds of a three-round ``fori_loop``, not in the
+    loop body: under ``jax.vmap`` a ``cond`` with a batched predicate in the body would become
+    a select and run the polish at every step of every game (between rounds it runs twice
+    per game at most). The one relaxation loop is the only copy of the interior-point method
+    in the program (a second copy doubles the compile time, and an outer ``while_loop`` or a
+    relaxation before the ``fori_loop`` left jaxlib 0.10's CPU runtime deadlocked at 100
+    batched games). ``unrolled`` runs the same body in ``lax.scan``s (``max_steps + 1``
+    steps, polish at ``tol``, then 1 step), frozen once finished.
     """
     dtype = x0.dtype
     respond = ft.partial(_respond, game, options=inner)
@@ -234,7 +237,7 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
         code = jnp.where(done, RESULTS.successful, -1).astype(jnp.int32)
         evaluated = eqx.tree_at(
             lambda z: (z.x, z.response, z.gap, z.result, z.polish_at), new,
-            (*polished, code, jnp.where(done, s.polish_at, s.polish_at * POLISH_AT)))
+            (*polished, code, jnp.where(done, s.polish_at, 0.0)))
         return jax.tree.map(lambda p, q: jnp.where(candidate, p, q), evaluated, relaxing)
 
     def to_polish(s: _State) -> _State:
@@ -245,6 +248,9 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
             (_polish(game, s), jnp.ones_like(s.phase), (s.x, s.response, s.gap),
              jnp.full_like(s.result, -1)))
         return jax.tree.map(lambda p, q: jnp.where(ready, p, q), candidate, s)
+
+    def maybe_polish(s: _State) -> _State:  # skipped unless ready (when not batched)
+        return jax.lax.cond(s.result == _POLISH, to_polish, lambda s: s, s)
 
     if unrolled:
         def scan(s, length):
@@ -259,8 +265,10 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
         def relax(s):
             return jax.lax.while_loop(lambda s: s.result == -1, body, s)
 
-        state = jax.lax.while_loop(lambda s: s.result == _POLISH, lambda s: relax(to_polish(s)),
-                                   relax(state))
+        def round_(i, s):  # round 0 relaxes; rounds 1 and 2 polish (if ready), then go on
+            return relax(jax.lax.cond(i > 0, maybe_polish, lambda s: s, s))
+
+        state = jax.lax.fori_loop(0, 3, round_, state)
     return state, jnp.maximum(state.result, 0)
 
 
