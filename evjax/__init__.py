@@ -35,7 +35,7 @@ from .charging import (
 
 from .charging.constrained import ConstrainedChargingGame
 from .decks import DeckGame, build_game as build_deck_game, default_scenario as default_deck_scenario
-from . import decks, design, io, solvers
+from . import decks, design, io, reproduce, solvers
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""The ``evjax`` command line: ``evjax solve``, ``evjax example-game``.
+"""The ``evjax`` command line: ``evjax solve``, ``evjax example-game``, ``evjax reproduce``.
 
 The CLI (unlike the library) enables float64 before doing anything else.
 """
@@ -338,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .decks.cli import add_parser as add_decks_parser  # evjax decks (paper 003)
 
     add_decks_parser(sub)
+    from .reproduce.cli import add_parser as add_reproduce_parser  # evjax reproduce
+
+    add_reproduce_parser(sub)
     return parser
 
 

@@ -16,7 +16,8 @@ def code_cells(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, capsys):
+def test_notebook_runs_top_to_bottom(path, capsys, monkeypatch):
+    monkeypatch.setenv("EVJAX_QUICK", "1")  # every notebook reads it: fewer draws, smaller games
     namespace: dict = {"__name__": "__main__"}
     for source in code_cells(path):
         exec(compile(source, f"{path.name}", "exec"), namespace)
