@@ -30,6 +30,7 @@ and whether they hold).
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,9 @@ import numpy as np
 from .._validation import float_dtype
 from ..decks import build_game, default_scenario, equilibrium, experiment, hours, plot
 from ..decks.report import DeckEquilibrium
+from ..solvers import solve
+
+_SOLVE = inspect.signature(solve).parameters  # the deck solves use solve's defaults
 
 # figure -> (experiment, view, caption); view: convergence, comparison or prices (hourly)
 FIGURES = {
@@ -78,7 +82,7 @@ def require_certified(name: str, r: DeckEquilibrium) -> DeckEquilibrium:
 def equilibria(base: dict, *, progress: bool = True) -> dict[str, DeckEquilibrium]:
     """Every experiment the figures use, solved on the scenario ``base`` and certified
     (:func:`require_certified`); one compiled hourly solve serves them all."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     names = list(dict.fromkeys(e for e, _, _ in FIGURES.values()))
     out = {}
@@ -133,7 +137,8 @@ def parameters(base: dict, clock) -> dict:
                                      "start_price")),
             ("charging_box", " ".join(map(str, base["charging_box"]))),
             ("parking_box", " ".join(map(str, base["parking_box"]))),
-            ("relaxation_step", 0.5), ("ni_gap_tolerance", 1e-8),
+            ("relaxation_step", _SOLVE["alpha"].default),
+            ("ni_gap_tolerance", _SOLVE["tol"].default),
             ("buy_in", " ".join(f"{v:g}" for v in base["buy_in"])),
             *((f"grid.{k}", v if np.ndim(v) == 0 else " ".join(f"{u:g}" for u in v))
               for k, v in (base["grid"] or {}).items())]
@@ -176,8 +181,8 @@ def reproduce(out: Path, *, quick: bool = False, seed: int = 0,
               progress: bool = True) -> list[Path]:
     """Regenerate paper 003's Figures 3-10 (and the tables above) under ``out``.
 
-    ``quick`` uses hours 03 and 19 of the default day instead of all 24 (seconds instead of
-    minutes; the same equilibrium in those hours). ``seed`` is accepted for the common
+    ``quick`` uses hours 03 and 19 of the default day instead of all 24 (the same
+    equilibrium in those hours; half a minute, mostly compiling, instead of two). ``seed`` is accepted for the common
     interface of :mod:`evjax.reproduce` and changes nothing: the default day is fixed data and
     the solves are deterministic. ``progress`` shows a bar over the experiments (on a
     terminal only). Returns the files written. Raises RuntimeError, before writing anything,
