@@ -142,15 +142,17 @@ def test_fig3_is_the_relaxation_path_from_the_start_price_to_the_equilibrium(run
     assert feasible.shape[1] > 100 and value(feasible, 1).max() <= value(z[:, None], 1)[0]
     x1 = np.stack([(x0[:, 0] + night) / 2, (x0[:, 1] + z) / 2], axis=1)
     np.testing.assert_allclose(at(1, "revenue"), ref.profits(x1), rtol=1e-6)
-    # the path ends next to the equilibrium of Fig 4's baseline (before the solver's Newton
-    # polish: a gap below tol leaves about 1e-4 relative), where the NI gap is below tol
+    # the path ends at the equilibrium of Fig 4's baseline (the solver's polished solution,
+    # one row after the last relaxation step), where the NI gap is below tol
     last = it.max()
     fig4 = table(out, "fig4")
-    np.testing.assert_allclose(at(last, "revenue"), fig4["revenue_baseline"], rtol=1e-3)
+    np.testing.assert_allclose(at(last, "revenue"), fig4["revenue_baseline"], rtol=1e-12)
     gap = cols["ni_gap"][cols["deck"] == 1]
     assert abs(gap[-1]) < 1e-8 < gap[0]
     certificates = table(out, "certificates")
-    assert last == certificates["relaxation_steps"][certificates["experiment"].index("baseline")]
+    baseline = certificates["experiment"].index("baseline")
+    assert last == certificates["relaxation_steps"][baseline] + 1
+    assert gap[-1] == certificates["ni_gap"][baseline]
 
 
 def test_tables_certify_every_experiment_and_state_which_findings_hold(run):

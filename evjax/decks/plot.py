@@ -22,6 +22,7 @@ import numpy as np
 from .._plotting import pyplot, save
 from .report import DeckEquilibrium
 
+XLABEL = "relaxation iteration (last: after the Newton polish)"
 QUANTITIES = (("charging", "mean charging price"), ("parking", "mean parking fee"),
               ("revenue", "revenue (daily profit)"))
 
@@ -50,7 +51,8 @@ def _per_deck(columns: dict, key: str, deck: int) -> np.ndarray:
 def convergence_columns(r: DeckEquilibrium, deck_names) -> dict:
     """One row per (iteration, deck): ``iteration``, ``deck`` (1-based), ``name``,
     ``charging`` and ``parking`` (mean over hours), ``revenue`` and ``ni_gap`` (of the iterate,
-    all decks) along the relaxation's path (``r.trace``, see :func:`convergence_trace`)."""
+    all decks) along the solve's path: the relaxation's points, then the polished solution
+    (``r.trace``, see :func:`evjax.decks.convergence_trace`)."""
     if r.trace is None:
         raise ValueError("the equilibrium carries no relaxation trace (solve with record=True)")
     t = r.trace
@@ -72,10 +74,10 @@ def convergence(r: DeckEquilibrium, deck_names, path, title="") -> dict:
         for i, name in enumerate(deck_names):
             ax.plot(_per_deck(cols, "iteration", i + 1), _per_deck(cols, key, i + 1),
                     label=f"{i + 1} {name}")
-        ax.set(title=label, xlabel="relaxation iteration")
+        ax.set(title=label, xlabel=XLABEL)
     gap = _per_deck(cols, "ni_gap", 1)
     axes[3].semilogy(_per_deck(cols, "iteration", 1), np.abs(gap), color="k")
-    axes[3].set(title="|NI gap| (eq (28))", xlabel="relaxation iteration")
+    axes[3].set(title="|NI gap| (eq (28))", xlabel=XLABEL)
     axes[2].legend(fontsize=8)
     fig.suptitle(title)
     save(fig, path, dpi=100)

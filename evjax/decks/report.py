@@ -91,14 +91,12 @@ class DeckEquilibrium:
         }
 
 
-# A deck solve is a small program (one hour: 2I prices, K grid constraints) whose time goes
-# into compiling it (about 1 MB of HLO: the interior point, the polish, the checks) rather than
-# running it: XLA's backend optimisation level 0 compiles it in 19 s instead of 24 s of CPU,
-# and 24 hourly solves then run in 3.4 s instead of 2.1 s. Compiled once for all hours and
-# experiments of a given deck count.
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
-_solve = eqx.filter_jit(lambda game: solve(game, throw=False, record=True),
-                        compiler_options=FAST_COMPILE)
+# The optimal response at some relaxation points needs more than solve's default 100
+# interior-point iterations (deck 6 without LSC at 20 h of the default day: 100 fail, the
+# converged responses take up to about 45); 300 only bounds the loop, the program is the same.
+RESPONSE_STEPS = 300
+_solve = eqx.filter_jit(lambda game: solve(game, throw=False, record=True,
+                                           response_steps=RESPONSE_STEPS))
 
 
 def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True):
@@ -197,7 +195,7 @@ def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
         gap_history=np.asarray(sol.gap_history)[: steps + 1], result=int(sol.result),
         message=RESULTS.message(sol.result), gains=gains, x=np.asarray(x),
         trace=None if sol.iterates is None else convergence_trace(
-            game, sol.iterates, np.asarray(sol.gap_history), steps),
+            game, sol.iterates, np.asarray(sol.gap_history), steps, x, sol.gap),
     )
 
 
@@ -220,7 +218,7 @@ def _hour_profit_and_feasible(game: DeckGame, i, x, p, f):
     return jax.lax.map(lambda a: one(*a), (p, f), batch_size=512)
 
 
-@eqx.filter_jit  # (heavy run time, light compile: XLA's default optimisation)
+@eqx.filter_jit
 def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
     """(I,) each deck's profit gain from its best response to the others' prices ``x``.
 
@@ -273,16 +271,19 @@ def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
 # ------------------------------------------------------------------------ convergence trace
 
 
-def convergence_trace(game: DeckGame, iterates, gaps, steps: int) -> dict:
-    """Fig 3 from the relaxation's iterates ((S, 2I, H), S > ``steps``: x_0 .. x_steps, as
-    :func:`evjax.solvers.solve` took them with ``record=True``, paper eq (27), before its
-    final polish) and their NI gaps (S,): a dict of ``charging`` and ``parking``
-    (steps + 1, I) mean prices, ``revenue`` (steps + 1, I) daily profits R_i and ``ni_gap``
-    (steps + 1,). Profits are evaluated on all S rows (one compilation per day length)."""
-    xs = np.asarray(iterates)[: steps + 1]
-    return {"charging": xs[:, 0::2].mean(axis=2), "parking": xs[:, 1::2].mean(axis=2),
-            "revenue": np.asarray(_payoff_path(game, jnp.asarray(iterates)))[: steps + 1],
-            "ni_gap": np.asarray(gaps)[: steps + 1]}
+def convergence_trace(game: DeckGame, iterates, gaps, steps: int, value, gap) -> dict:
+    """Fig 3: the path of the solve. ``iterates`` (S, 2I, H), S > ``steps``, holds the
+    relaxation's points x_0 .. x_steps (paper eq (27), as :func:`evjax.solvers.solve` took them
+    with ``record=True``) and ``gaps`` (S,) their NI gaps; ``value`` and ``gap`` are the
+    solution (after the solver's Newton polish) and its NI gap, the path's last point, at
+    iteration steps + 1. Returns a dict of ``charging`` and ``parking`` (steps + 2, I) mean
+    prices, ``revenue`` (steps + 2, I) daily profits R_i and ``ni_gap`` (steps + 2,)."""
+    xs = np.concatenate([np.asarray(iterates), np.asarray(value)[None]])
+    path = np.concatenate([xs[: steps + 1], xs[-1:]])
+    revenue = np.asarray(_payoff_path(game, jnp.asarray(xs)))  # one shape per game size
+    return {"charging": path[:, 0::2].mean(axis=2), "parking": path[:, 1::2].mean(axis=2),
+            "revenue": np.concatenate([revenue[: steps + 1], revenue[-1:]]),
+            "ni_gap": np.append(np.asarray(gaps)[: steps + 1], float(gap))}
 
 
 _payoff_path = eqx.filter_jit(lambda game, xs: jax.vmap(game.payoffs)(
