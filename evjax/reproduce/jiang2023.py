@@ -182,7 +182,7 @@ def reproduce(out: Path, *, quick: bool = False, seed: int = 0,
     """Regenerate paper 003's Figures 3-10 (and the tables above) under ``out``.
 
     ``quick`` uses hours 03 and 19 of the default day instead of all 24 (the same
-    equilibrium in those hours; half a minute, mostly compiling, instead of two). ``seed`` is accepted for the common
+    equilibrium in those hours; under a minute, mostly compiling, instead of three). ``seed`` is accepted for the common
     interface of :mod:`evjax.reproduce` and changes nothing: the default day is fixed data and
     the solves are deterministic. ``progress`` shows a bar over the experiments (on a
     terminal only). Returns the files written. Raises RuntimeError, before writing anything,
