@@ -2,13 +2,13 @@
 
 Solves the default day (or a scenario file) and the paper's experiments, prints a summary
 (or ``--json``), and with ``--out DIR`` writes CSV files and PNG plots per experiment:
-prices.csv, decks.csv, constraints.csv, convergence.csv, prices.png, convergence.png (Fig 3),
-and, over experiments, comparison.csv and compare-NAME.png (Figs 4-10, each vs baseline).
+prices.csv, decks.csv, constraints.csv, prices.png, convergence.png and .csv (Fig 3), and,
+over experiments, comparison.csv and compare-NAME.png and .csv (Figs 4-10, each vs baseline;
+every figure's CSV holds the numbers it plots, :mod:`evjax.decks.plot`).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -60,7 +60,7 @@ def run(args) -> int:
     deck_names = [d.get("name", f"deck {i + 1}") for i, d in enumerate(base["decks"])]
     results = {n: equilibrium(g, certify=not args.no_certify) for n, g in games.items()}
     if args.out:
-        _write(Path(args.out), games, results, deck_names)
+        _write(Path(args.out), results, deck_names)
     if args.json:
         out = {n: dict(r.summary(), scenario=base.get("name", "scenario"), experiment=n)
                for n, r in results.items()}
@@ -100,56 +100,43 @@ def _print(name, r, deck_names) -> None:
     print(f"   clipped counts: {clipped or 'none'}")
 
 
-def _csv(path: Path, header, rows) -> None:
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-
-
-def _write(out: Path, games, results, deck_names) -> None:
+def _write(out: Path, results, deck_names) -> None:
     from . import plot
-    from .report import relaxation_trace
 
     out.mkdir(parents=True, exist_ok=True)
+    idx = np.arange(len(deck_names))
     for name, r in results.items():
         d = out / name
         d.mkdir(exist_ok=True)
         hours = r.charging.shape[1]
+        deck, hour = np.meshgrid(idx, np.arange(hours), indexing="ij")
         groups = ("lc_park", "lc_charge", "lsc", "lsc_charging", "sc")
-        _csv(d / "prices.csv",
-             ["deck", "name", "hour", "charging_price", "parking_fee", *groups, "load_kw"],
-             [[i + 1, deck_names[i], t, r.charging[i, t], r.parking[i, t],
-               *(r.customers[g][i, t] for g in groups), r.load[i, t]]
-              for i in range(len(deck_names)) for t in range(hours)])
-        _csv(d / "decks.csv",
-             ["deck", "name", "mean_charging_price", "mean_parking_fee", "revenue",
-              "best_response_gain"],
-             [[i + 1, deck_names[i], r.charging[i].mean(), r.parking[i].mean(), r.revenue[i],
-               r.gains[i]] for i in range(len(deck_names))])
-        _csv(d / "constraints.csv",
-             ["kind", "element", "hour", "value", "slack", "multiplier", "binding"],
-             [[c["kind"], c["element"], c["hour"], c["value"], c["slack"], c["multiplier"],
-               int(c["binding"])] for c in r.constraints])
-        steps = 10 * (max(r.steps, 1) // 10 + 1)  # few distinct lengths: few compilations
-        trace = [np.asarray(a) for a in relaxation_trace(games[name], steps)]
-        _csv(d / "convergence.csv",
-             ["iteration", "ni_gap", "step_size"]
-             + [f"{k}_{i + 1}" for k in ("charging", "parking", "revenue")
-                for i in range(len(deck_names))],
-             [[s, r.gap_history[s] if s < len(r.gap_history) else "",
-               r.step_sizes[s] if s < len(r.step_sizes) else "",
-               *trace[0][s], *trace[1][s], *trace[2][s]] for s in range(steps + 1)])
+        plot.write_csv(d / "prices.csv", {
+            "deck": deck.ravel() + 1, "name": [deck_names[i] for i in deck.ravel()],
+            "hour": hour.ravel(), "charging_price": r.charging.ravel(),
+            "parking_fee": r.parking.ravel(),
+            **{g: r.customers[g].ravel() for g in groups}, "load_kw": r.load.ravel()})
+        plot.write_csv(d / "decks.csv", {
+            "deck": idx + 1, "name": list(deck_names),
+            "mean_charging_price": r.charging.mean(1), "mean_parking_fee": r.parking.mean(1),
+            "revenue": r.revenue, "best_response_gain": r.gains})
+        keys = ("kind", "element", "hour", "value", "slack", "multiplier", "binding")
+        plot.write_csv(d / "constraints.csv", {
+            k: [int(c[k]) if k == "binding" else c[k] for c in r.constraints] for k in keys})
         plot.prices(r, deck_names, d / "prices.png", title=name)
-        plot.convergence(trace, deck_names, d / "convergence.png", title=name)
+        plot.write_csv(d / "convergence.csv",
+                       plot.convergence(r, deck_names, d / "convergence.png", title=name))
     if len(results) > 1:
-        _csv(out / "comparison.csv",
-             ["experiment", "deck", "name", "mean_charging_price", "mean_parking_fee",
-              "revenue"],
-             [[n, i + 1, deck_names[i], r.charging[i].mean(), r.parking[i].mean(),
-               r.revenue[i]] for n, r in results.items() for i in range(len(deck_names))])
+        names = list(results)
+        plot.write_csv(out / "comparison.csv", {
+            "experiment": np.repeat(names, len(idx)), "deck": np.tile(idx + 1, len(names)),
+            "name": list(deck_names) * len(names),
+            "mean_charging_price": np.concatenate([r.charging.mean(1) for r in results.values()]),
+            "mean_parking_fee": np.concatenate([r.parking.mean(1) for r in results.values()]),
+            "revenue": np.concatenate([r.revenue for r in results.values()])})
         if "baseline" in results:
             for n, r in results.items():
                 if n != "baseline":
-                    plot.comparison(results["baseline"], r, deck_names,
-                                    out / f"compare-{n}.png", title=f"{n} vs baseline")
+                    plot.write_csv(out / f"compare-{n}.csv", plot.comparison(
+                        results["baseline"], r, deck_names, out / f"compare-{n}.png",
+                        title=f"{n} vs baseline"))

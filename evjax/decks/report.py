@@ -6,7 +6,8 @@ independent certificate, :func:`best_response_gains`: each deck's best response 
 prices found globally (the deck's problem separates by hour into 2-variable problems, searched
 on a dense grid over the price box with zooms, grid constraints respected), because a deck's
 profit is not concave everywhere (the clip at zero makes it linear beyond it) and the solver's
-interior-point response is a local method.
+interior-point response is a local method. :func:`convergence_trace` is Fig 3: the path the
+relaxation took.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..solvers import RESULTS, optimal_response, solve
+from ..solvers import RESULTS, solve
 from .game import DeckGame, hour_game
 from .market import customers, revenues, split
 
@@ -35,7 +36,8 @@ class DeckEquilibrium:
     (deck, hour) where eq (8)'s LSC fraction or the SC factor is clipped at zero (raw value
     <= 0) or within 5 clip widths of it; ``ni_gap``, ``violation``, ``steps``, ``result``
     (solver code), ``message``; ``gains`` (I,) best-response gains (global search) and
-    ``certified``: converged, relative gains < 1e-6 and violation < 1e-8.
+    ``certified``: converged, relative gains < 1e-6 and violation < 1e-8; ``trace``: the
+    relaxation's path for Fig 3 (:func:`convergence_trace`), or None.
     """
 
     charging: np.ndarray
@@ -54,6 +56,7 @@ class DeckEquilibrium:
     message: str
     gains: np.ndarray
     x: np.ndarray
+    trace: dict | None = None
 
     @property
     def converged(self) -> bool:
@@ -88,7 +91,12 @@ class DeckEquilibrium:
         }
 
 
-_solve = eqx.filter_jit(lambda game: solve(game, throw=False))
+# The optimal response at some relaxation points needs more than solve's default 100
+# interior-point iterations (deck 6 without LSC at 20 h of the default day: 100 fail, the
+# converged responses take up to about 45); 300 only bounds the loop, the program is the same.
+RESPONSE_STEPS = 300
+_solve = eqx.filter_jit(lambda game: solve(game, throw=False, record=True,
+                                           response_steps=RESPONSE_STEPS))
 
 
 def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True):
@@ -118,11 +126,17 @@ def join_hours(sols):
     idx = jnp.arange(gaps.shape[1])[None, :]
     filled = jnp.where(idx <= steps[:, None], gaps, last[:, None])  # a finished hour stays
     history = jnp.where(idx[0] <= jnp.max(steps), jnp.sum(filled, axis=0), jnp.nan)
+    iterates = None
+    if sols[0].iterates is not None:  # (S + 1, 2I, H): a finished hour keeps its last point
+        xs = jnp.concatenate([s.iterates for s in sols], axis=-1)
+        stop = jnp.concatenate([jnp.full(s.iterates.shape[-1], s.steps) for s in sols])
+        held = jnp.take_along_axis(xs, stop[None, None, :], axis=0)
+        iterates = jnp.where(idx[0][:, None, None] <= stop[None, None, :], xs, held)
     return _Joined(
         value=cat(lambda s: s.value), result=results[worst], gap=jnp.sum(last),
         violation=jnp.max(jnp.stack([s.violation for s in sols])), steps=jnp.max(steps),
         gap_history=history, step_sizes=sols[int(jnp.argmax(steps))].step_sizes,
-        response=_Multipliers(lam))
+        response=_Multipliers(lam), iterates=iterates)
 
 
 @dataclasses.dataclass
@@ -140,6 +154,7 @@ class _Joined:
     gap_history: jnp.ndarray
     step_sizes: jnp.ndarray
     response: _Multipliers
+    iterates: jnp.ndarray | None
 
 
 def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
@@ -179,6 +194,8 @@ def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
         step_sizes=np.asarray(sol.step_sizes)[:steps],
         gap_history=np.asarray(sol.gap_history)[: steps + 1], result=int(sol.result),
         message=RESULTS.message(sol.result), gains=gains, x=np.asarray(x),
+        trace=None if sol.iterates is None else convergence_trace(
+            game, sol.iterates, np.asarray(sol.gap_history), steps, x, sol.gap),
     )
 
 
@@ -254,25 +271,20 @@ def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
 # ------------------------------------------------------------------------ convergence trace
 
 
-def relaxation_trace(game: DeckGame, steps: int, alpha: float = 0.5, by_hour: bool = True):
-    """The relaxation's iterates x_0 .. x_steps (paper eq (27), constant step ``alpha``, as
-    :func:`evjax.solvers.solve` takes them, without its final polish), for Fig 3: returns
-    (mean charging price (S+1, I), mean parking fee (S+1, I), profit (S+1, I)). ``by_hour``
-    runs the hourly games side by side (the same iterates: the response separates by hour)."""
-    if by_hour and game.shape[1] > 1:
-        xs = jnp.concatenate([_iterates(hour_game(game, t), steps, alpha)
-                              for t in range(game.shape[1])], axis=2)
-    else:
-        xs = _iterates(game, steps, alpha)
-    p, f = xs[:, 0::2], xs[:, 1::2]
-    return p.mean(axis=2), f.mean(axis=2), jax.vmap(game.payoffs)(xs)
+def convergence_trace(game: DeckGame, iterates, gaps, steps: int, value, gap) -> dict:
+    """Fig 3: the path of the solve. ``iterates`` (S, 2I, H), S > ``steps``, holds the
+    relaxation's points x_0 .. x_steps (paper eq (27), as :func:`evjax.solvers.solve` took them
+    with ``record=True``) and ``gaps`` (S,) their NI gaps; ``value`` and ``gap`` are the
+    solution (after the solver's Newton polish) and its NI gap, the path's last point, at
+    iteration steps + 1. Returns a dict of ``charging`` and ``parking`` (steps + 2, I) mean
+    prices, ``revenue`` (steps + 2, I) daily profits R_i and ``ni_gap`` (steps + 2,)."""
+    xs = np.concatenate([np.asarray(iterates), np.asarray(value)[None]])
+    path = np.concatenate([xs[: steps + 1], xs[-1:]])
+    revenue = np.asarray(_payoff_path(game, jnp.asarray(xs)))  # one shape per game size
+    return {"charging": path[:, 0::2].mean(axis=2), "parking": path[:, 1::2].mean(axis=2),
+            "revenue": np.concatenate([revenue[: steps + 1], revenue[-1:]]),
+            "ni_gap": np.append(np.asarray(gaps)[: steps + 1], float(gap))}
 
 
-@eqx.filter_jit
-def _iterates(game: DeckGame, steps: int, alpha: float):
-    def body(x, _):
-        z = optimal_response(game, x).y
-        return x + alpha * (z - x), x
-
-    last, xs = jax.lax.scan(body, game.start(), None, length=steps)
-    return jnp.concatenate([xs, last[None]])
+_payoff_path = eqx.filter_jit(lambda game, xs: jax.vmap(game.payoffs)(
+    jnp.where(jnp.isfinite(xs), xs, 0.0)))

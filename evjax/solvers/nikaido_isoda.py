@@ -71,6 +71,9 @@ class NISolution(eqx.Module):
         step_sizes: (max_steps,) the a_s used (NaN after the last).
         response_steps: interior-point iterations of the last optimal response.
         response: the last optimal response Z(value) with its multipliers.
+        iterates: (max_steps + 1, M, T) the relaxation's points x_0 .. x_steps (NaN after the
+            last; polished candidates are not relaxation points) when solved with
+            ``record=True``, else None.
     """
 
     value: Float[Array, "M T"]
@@ -82,6 +85,7 @@ class NISolution(eqx.Module):
     step_sizes: Float[Array, " S"]
     response_steps: Int[Array, ""]
     response: Response
+    iterates: Float[Array, "S1 M T"] | None = None
 
     @property
     def converged(self):
@@ -118,6 +122,7 @@ class _State(eqx.Module):
     fallback: tuple  # (x, response, gap) of the relaxation's last point, during phase 1
     result: Array  # -1 while running, _POLISH when the relaxation is ready for a polish
     polish_at: Array  # try a polish once V(x) < max(tol, polish_at * V(x0))
+    iterates: Array | None  # (max_steps + 1, M, T) the points x_s, when recording
 
 
 _POLISH = -2  # the relaxation is close enough: polish, then evaluate the polished point
@@ -128,7 +133,7 @@ def _respond(game, x, options):
     return optimal_response(game, x, **dict(options))
 
 
-def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
+def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=False):
     """The relaxation loop, with polishes (:func:`_polish`) checked by the NI gap.
 
     Every optimal response is computed at one place in the loop body (one copy of the
@@ -160,7 +165,9 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
                    gaps=jnp.full(max_steps + 1, jnp.nan, dtype),
                    alphas=jnp.full(max_steps, jnp.nan, dtype), phase=jnp.asarray(-1, jnp.int32),
                    fallback=(x0, zeros, nan), result=jnp.asarray(-1, jnp.int32),
-                   polish_at=jnp.asarray(0.0 if unrolled else POLISH_AT, dtype))
+                   polish_at=jnp.asarray(0.0 if unrolled else POLISH_AT, dtype),
+                   iterates=jnp.full((max_steps + 1, *x0.shape), jnp.nan, dtype) if record
+                   else None)
 
     def status(s: _State, first_gap):
         """The result code of the evaluated relaxation state ``s``, -1 to go on."""
@@ -219,6 +226,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled):
             alphas=jnp.where(moved, s.alphas.at[s.step].set(a), s.alphas),
             phase=jnp.zeros_like(s.phase), fallback=s.fallback, result=s.result,
             polish_at=s.polish_at,
+            iterates=None if s.iterates is None else jnp.where(
+                candidate, s.iterates, s.iterates.at[k].set(x_next)),
         )
         # Relaxing: decide from the relaxation's own state.
         code = status(new, jnp.where(first, gap, s.gaps[0]))
@@ -311,6 +320,7 @@ def _solution(game, state: _State, result) -> NISolution:
         value=state.x, result=result.astype(jnp.int32), gap=state.gap,
         violation=violation(game, state.x), steps=state.step, gap_history=state.gaps,
         step_sizes=state.alphas, response_steps=state.response.steps, response=state.response,
+        iterates=state.iterates,
     )
 
 
@@ -392,6 +402,7 @@ def solve(
     throw: bool = True,
     response_tol: float = 1e-10,
     response_steps: int = 100,
+    record: bool = False,
 ) -> NISolution:
     """The (normalised) Nash equilibrium of ``game`` by Nikaido-Isoda relaxation.
 
@@ -409,6 +420,8 @@ def solve(
             ``result`` (what batched, ``vmap``-ed solves use).
         response_tol, response_steps: KKT tolerance and iteration cap of each optimal
             response (:func:`evjax.solvers.optimal_response`).
+        record: keep the relaxation's iterates x_0 .. x_steps in ``iterates`` (memory
+            (max_steps + 1) M T: for convergence plots of small games, not for sweeps).
 
     Returns an :class:`NISolution`. jit- and vmap-able (``step``, ``adjoint`` and the integer
     options are static).
@@ -429,7 +442,7 @@ def solve(
     inner = (("max_steps", response_steps), ("tol", response_tol),
              ("unrolled", adjoint == "unrolled"))
     options = dict(step=step, alpha=alpha, tol=tol, max_steps=max_steps, inner=inner,
-                   unrolled=adjoint == "unrolled")
+                   unrolled=adjoint == "unrolled", record=bool(record))
     if adjoint == "implicit":
         state, result = _implicit(game, x0, options)
     else:
