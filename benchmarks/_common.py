@@ -5,7 +5,8 @@ Nothing here is specific to one benchmark. Import it from a script in this folde
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import _common
 
-(``benchmarks/`` is a folder of scripts, not a package).
+(the scripts run alone as well as through ``python -m benchmarks``, which puts this folder on
+``sys.path`` the same way, so every module is imported once, under its bare name).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as _dt
 import math
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -72,14 +74,26 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def _memory() -> str:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return f"{int(line.split()[1]) * 1024 / 2**30:.1f} GiB"
+    except (OSError, ValueError):
+        pass
+    return "unknown"
+
+
 def machine_info() -> dict[str, str]:
-    """CPU model, core counts, platform and library versions, JAX backend and devices."""
+    """CPU model, core counts, memory, platform and library versions, JAX backend and devices."""
     info: dict[str, str] = {
         "cpu": _cpu_model(),
         "cores": str(os.cpu_count()),
     }
     if hasattr(os, "sched_getaffinity"):
         info["cores usable"] = str(len(os.sched_getaffinity(0)))
+    info["memory"] = _memory()
     if hasattr(os, "getloadavg"):
         info["load average (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     info["platform"] = platform.platform()
@@ -258,31 +272,62 @@ def markdown_table(
 # --------------------------------------------------------------------------- RESULTS.md
 
 
+def _level(line: str) -> int:
+    """The markdown heading level of ``line`` ('## x' -> 2), 0 if it is no heading."""
+    hashes = len(line) - len(line.lstrip("#"))
+    return hashes if hashes and line[hashes:hashes + 1] == " " else 0
+
+
+def _section_end(lines: list[str], start: int, stop: int) -> int:
+    """Index of the first heading after ``start`` (before ``stop``) at ``start``'s level or above."""
+    level = _level(lines[start])
+    return next((i for i in range(start + 1, stop) if 0 < _level(lines[i]) <= level), stop)
+
+
 def replace_section(
-    heading: str, body: str, path: Path | str = RESULTS_PATH, header: str = RESULTS_HEADER
+    heading: str,
+    body: str,
+    path: Path | str = RESULTS_PATH,
+    header: str = RESULTS_HEADER,
+    *,
+    within: str | None = None,
+    placeholder: str = "",
 ) -> Path:
     """Write ``heading`` + ``body`` as a section of the markdown file at ``path``.
 
-    ``heading`` is a full '## ...' line. If the file has that heading, the text from it up to
-    the next line starting with '## ' (or the end) is replaced; otherwise the section is
-    appended. A missing file is created with ``header`` as its first line. Other sections
-    are kept as they are.
+    ``heading`` is a full heading line ('## ...', '### ...'). If the file has that heading
+    (inside the section ``within``, a heading of a higher level, when given), the text from
+    it up to the next heading of the same or a higher level is replaced; otherwise the
+    section is appended (at the end of ``within``). A missing file is created with
+    ``header`` as its first line, a missing ``within`` section at the end of the file with
+    ``placeholder`` as its text until then. Other sections are kept as they are.
     """
-    if not heading.startswith("## "):
-        raise ValueError(f"heading must start with '## ', got {heading!r}")
+    if not _level(heading):
+        raise ValueError(f"heading must be a markdown heading ('## ...'), got {heading!r}")
     path = Path(path)
     section = [heading, "", *body.strip("\n").split("\n"), ""]
     lines = path.read_text(encoding="utf-8").split("\n") if path.exists() else [header, ""]
     while lines and lines[-1] == "":
         lines.pop()
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == heading.rstrip()), None)
+    lo, hi = 0, len(lines)
+    if within is not None:
+        outer = next((i for i, ln in enumerate(lines) if ln.rstrip() == within.rstrip()), None)
+        if outer is None:
+            lines += ["", within, *([""] + [placeholder] if placeholder else [])]
+            outer = len(lines) - (3 if placeholder else 1)
+        lo, hi = outer + 1, _section_end(lines, outer, len(lines))
+    start = next(
+        (i for i in range(lo, hi) if lines[i].rstrip() == heading.rstrip()), None
+    )
     if start is None:
-        new = [*lines, "", *section]
+        if within is not None and placeholder and placeholder in lines[lo:hi]:
+            del lines[lo + lines[lo:hi].index(placeholder)]  # the first real section
+            hi -= 1
+        while hi > lo and lines[hi - 1] == "":
+            hi -= 1
+        new = [*lines[:hi], "", *section, *lines[hi:]]
     else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        new = [*lines[:start], *section, *lines[end:]]
-    text = "\n".join(new).rstrip("\n") + "\n"
+        new = [*lines[:start], *section, *lines[_section_end(lines, start, hi):]]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(new).rstrip("\n") + "\n")
     path.write_text(text, encoding="utf-8")
     return path

@@ -61,6 +61,9 @@ def require():
         import nashopt
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(f"{INSTALL_HINT} ({e})") from e
+    if not hasattr(nashopt, "GNEP_LQ"):  # e.g. a stray 'nashopt' folder on sys.path
+        raise ImportError(f"{INSTALL_HINT} ('nashopt' at {getattr(nashopt, '__path__', '?')} "
+                          "is not NashOpt: it has no GNEP_LQ)")
     return nashopt
 
 

@@ -45,11 +45,14 @@ import numpy as np  # noqa: E402
 
 import evjax  # noqa: E402
 
-SECTION = "## Equilibrium: structured vs dense vs paper eq (4)"
+SECTION = "## Equilibrium: structured vs dense vs paper eq (4) (issue 2)"
+TITLE = SECTION[len("## "):]  # its subsection of RESULTS.md
 TOLERANCE = 1e-8
 
 FULL_SIZES = [(n, t) for n in (5, 14, 30, 100) for t in (10, 24)]
 QUICK_SIZES = [(5, 10), (14, 10)]
+# Added for the scaling plot against T (issue 7): N = 30 at more T than the issue's two.
+SCALING_T_SIZES = [(30, 48), (30, 96)]
 
 
 # --------------------------------------------------------------------------- problem
@@ -162,6 +165,113 @@ def run_case(n, t, timing_kw, eq4_kw):
     return times["structured"], times["dense"], times["eq4"], max(errors.values())
 
 
+def measure(sizes, timing_kw, eq4_kw, log=print) -> list[dict]:
+    """Check and time the three methods at every (N, T) of ``sizes``; one dict per size."""
+    rows = []
+    for n, t in sizes:
+        t_s, t_d, t_p, err = run_case(n, t, timing_kw, eq4_kw)
+        rows.append(dict(n=n, t=t, structured=t_s, dense=t_d, eq4=t_p, err=err))
+        log(
+            f"N={n:<4d} T={t:<3d} structured {_common.format_seconds(t_s.median):>9} s "
+            f"({t_s.repeats}x{t_s.number})  dense {_common.format_seconds(t_d.median):>9} s "
+            f"({t_d.repeats}x{t_d.number})  eq4 {_common.format_seconds(t_p.median):>9} s "
+            f"({t_p.repeats}x{t_p.number}, best {_common.format_seconds(t_p.best)})  "
+            f"max rel err {err:.1e}",
+            flush=True,
+        )
+    return rows
+
+
+def details(rows, multithread: bool = False) -> str:
+    """The table of times and ratios, with what was measured (markdown)."""
+    headers = [
+        "N",
+        "T",
+        "structured [s]",
+        "dense [s]",
+        "paper eq4 [s]",
+        "dense/structured",
+        "eq4/structured",
+    ]
+    cells = [
+        [
+            r["n"],
+            r["t"],
+            _common.format_seconds(r["structured"].median),
+            _common.format_seconds(r["dense"].median),
+            _common.format_seconds(r["eq4"].median),
+            f"{r['dense'].median / r['structured'].median:.2f}",
+            f"{r['eq4'].median / r['structured'].median:.3g}",
+        ]
+        for r in rows
+    ]
+    table = _common.markdown_table(headers, cells, align=["r"] * len(headers))
+    worst = max(r["err"] for r in rows)
+    return "\n".join(
+        [
+            "One C-Nash equilibrium plus the station costs (eq (1)) for a random game with "
+            "constant b and one coalition {0, ..., N // 3}; median seconds per solve "
+            "(each measurement at least 0.2 s of repeated calls, `time.perf_counter`; the three "
+            "methods measured round-robin). "
+            "`structured` and `dense` are `jax.jit` of "
+            "`station_costs(game, equilibrium(game, [C], method=...))`, compiled before "
+            "timing, waited on with `block_until_ready`; `paper eq4` is the Kronecker form of "
+            "eq (4) (Theta = I_T kron Q, Gamma, Psi_1, Psi_2 with `np.linalg.inv`, NT x NT) in "
+            "numpy. Ratios are times relative to `structured` (above 1: structured is faster). "
+            f"All three agreed before timing: max relative error {worst:.1e} on x and costs. "
+            f"Threads: {'library defaults' if multithread else 'one for BLAS and one for XLA'}"
+            " (see the machine's `threads` line). On a machine loaded by other processes the "
+            "figures are noisier.",
+            "",
+            table,
+        ]
+    )
+
+
+def suite(quick: bool = False, multithread: bool = False, log=print, sizes=None):
+    """Run the benchmark for ``python -m benchmarks``: a ``_report.Result``.
+
+    ``sizes`` ((N, T) pairs) replaces the default ones (``QUICK_SIZES`` when ``quick``).
+    """
+    import _report
+
+    if quick:
+        sizes = sizes or QUICK_SIZES
+        timing_kw = dict(min_time=0.02, repeats=3, min_repeats=3, budget=0.5)
+        eq4_kw = timing_kw
+    else:
+        sizes = sizes or FULL_SIZES + SCALING_T_SIZES
+        timing_kw = dict(min_time=0.2, repeats=7, min_repeats=5, budget=3.0)
+        eq4_kw = dict(min_time=0.2, repeats=7, min_repeats=3, budget=10.0)
+    rows = measure(sizes, timing_kw, eq4_kw, log=log)
+
+    def pick(n, t):
+        return next(r for r in rows if r["n"] == n and r["t"] == t)
+
+    big = max(rows, key=lambda r: (r["n"], r["t"]))
+    headline = []
+    for r in ([big] if quick else [pick(30, 24), big]):
+        what = f"seconds per equilibrium + costs, N = {r['n']}, T = {r['t']}"
+        for name, key in (("dense evjax (N x N solve)", "dense"), ("paper eq (4), numpy", "eq4")):
+            headline.append(_report.Headline(what, r["structured"].median, name,
+                                             r[key].median, target="none set (issue 2)"))
+    # Scaling: against N at the T with the most N values (the largest such T), against T at
+    # the N with the most T values.
+    t_n = max(rows, key=lambda r: (sum(q["t"] == r["t"] for q in rows), r["t"]))["t"]
+    n_t = max(rows, key=lambda r: (sum(q["n"] == r["n"] for q in rows), r["n"]))["n"]
+    scaling = []
+    for axis, sel, fixed in (("N", [r for r in rows if r["t"] == t_n], f"T = {t_n}"),
+                             ("T", [r for r in rows if r["n"] == n_t], f"N = {n_t}")):
+        sel = sorted(sel, key=lambda r: r[axis.lower()])
+        for label, key in (("evjax structured", "structured"), ("dense evjax", "dense"),
+                           ("paper eq (4) numpy", "eq4")):
+            scaling.append(_report.Series(axis, label, [r[axis.lower()] for r in sel],
+                                          [r[key].median for r in sel], fixed,
+                                          "seconds per solve"))
+    return _report.Result("equilibrium", TITLE, headline,
+                          details(rows, multithread), scaling)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -180,87 +290,18 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
 
-    if args.quick:
-        sizes = QUICK_SIZES
-        timing_kw = dict(min_time=0.02, repeats=3, min_repeats=3, budget=0.5)
-        eq4_kw = timing_kw
-    else:
-        sizes = FULL_SIZES
-        timing_kw = dict(min_time=0.2, repeats=7, min_repeats=5, budget=3.0)
-        eq4_kw = dict(min_time=0.2, repeats=7, min_repeats=3, budget=10.0)
-
     info = _common.machine_info()
     print("evjax equilibrium benchmark: one C-Nash equilibrium plus costs, seconds per solve")
     print(_common.format_machine(info))
     print()
-
-    headers = [
-        "N",
-        "T",
-        "structured [s]",
-        "dense [s]",
-        "paper eq4 [s]",
-        "dense/structured",
-        "eq4/structured",
-    ]
-    rows, worst = [], 0.0
-    for n, t in sizes:
-        t_s, t_d, t_p, err = run_case(n, t, timing_kw, eq4_kw)
-        worst = max(worst, err)
-        row = [
-            n,
-            t,
-            _common.format_seconds(t_s.median),
-            _common.format_seconds(t_d.median),
-            _common.format_seconds(t_p.median),
-            f"{t_d.median / t_s.median:.2f}",
-            f"{t_p.median / t_s.median:.3g}",
-        ]
-        rows.append(row)
-        print(
-            f"N={n:<4d} T={t:<3d} structured {row[2]:>9} s ({t_s.repeats}x{t_s.number})  "
-            f"dense {row[3]:>9} s ({t_d.repeats}x{t_d.number})  "
-            f"eq4 {row[4]:>9} s ({t_p.repeats}x{t_p.number}, best "
-            f"{_common.format_seconds(t_p.best)})  max rel err {err:.1e}",
-            flush=True,
-        )
-
-    table = _common.markdown_table(headers, rows, align=["r"] * len(headers))
+    result = suite(args.quick, args.multithread)
     print()
-    print(table)
-    print(f"\nall three agree: max relative error {worst:.1e} (tolerance {TOLERANCE:g})")
-
+    print(result.details)
     if args.quick or args.no_write:
         return 0
-    body = "\n".join(
-        [
-            f"Date: {_common.now_utc()}  ",
-            f"Command: `{_common.command_line()}`",
-            "",
-            "One C-Nash equilibrium plus the station costs (eq (1)) for a random game with "
-            "constant b and one coalition {0, ..., N // 3}; median seconds per solve "
-            "(each measurement at least 0.2 s of repeated calls, `time.perf_counter`; the three "
-            "methods measured round-robin). "
-            "`structured` and `dense` are `jax.jit` of "
-            "`station_costs(game, equilibrium(game, [C], method=...))`, compiled before "
-            "timing, waited on with `block_until_ready`; `paper eq4` is the Kronecker form of "
-            "eq (4) (Theta = I_T kron Q, Gamma, Psi_1, Psi_2 with `np.linalg.inv`, NT x NT) in "
-            "numpy. Ratios are times relative to `structured` (above 1: structured is faster). "
-            f"All three agreed before timing: max relative error {worst:.1e} on x and costs. "
-            f"Threads: {'library defaults' if args.multithread else 'one for BLAS and one for XLA'}"
-            " (see the machine's `threads` line). The load average below was read at the "
-            "start of the run; on a machine loaded by other processes the figures are "
-            "noisier.",
-            "",
-            table,
-            "",
-            "Machine:",
-            "",
-            _common.format_machine(info, markdown=True),
-        ]
-    )
-    path = _common.replace_section(SECTION, body)
-    print(f"\nwrote section {SECTION!r} of {path}")
+    import _report
+
+    print(f"\nwrote section {SECTION!r} of {_report.publish_alone(result)}")
     return 0
 
 

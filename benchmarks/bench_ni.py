@@ -19,24 +19,32 @@ It prints each equilibrium's certificate (largest best-response gain, by exact w
 independent of both libraries; constraint violation; max abs difference from evjax's), the
 times, all measured interleaved round-robin after a warm-up (median and min: on a shared
 machine the min is the steadier figure), the ratios against the targets of issue 4, and the
-relaxation steps of both step rules against N. Unless ``--no-write``, the tables go to
-``benchmarks/RESULTS.md``. NashOpt is optional: ``pip install -e ".[bench]"``, preferably in
-its own virtual environment.
+relaxation steps of both step rules against N, with the time per solve against N and
+against T (``--scaling-t``, N = 20) of the constant step and of NashOpt's fastest accurate
+solver, for the scaling plot. The batched call is compiled ahead of time
+(``jit(...).lower(...).compile()``), then timed once. Unless ``--no-write``, the tables go to
+the NI subsection of ``benchmarks/RESULTS.md`` (``python -m benchmarks --only ni`` runs the
+same and also draws the plot). NashOpt is optional (``pip install -e ".[bench]"``,
+preferably in its own virtual environment): without it its baselines are skipped, with a
+note.
 
     python benchmarks/bench_ni.py [--repeats 7] [--fd-repeats 3] [--batch 1000]
-                                  [--sizes 5,10,20,40] [--solvers all] [--no-write]
+                                  [--sizes 5,10,20,40] [--scaling-t 12,24,48] [--solvers all]
+                                  [--no-write]
 """
 
 from __future__ import annotations
 
 import os
 
-# A deadlock workaround for jaxlib 0.10's CPU runtime: set before jax is imported.
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "")
-    + " --xla_cpu_enable_concurrency_optimized_scheduler=false"
-    " --xla_cpu_multi_thread_eigen=false"
-).strip()
+# A deadlock workaround for jaxlib 0.10's CPU runtime (set before jax's backend starts), and
+# single-threaded Eigen; flags already set (by the suite, by importing evjax) are kept.
+_flags = os.environ.get("XLA_FLAGS", "")
+for _flag in ("--xla_cpu_enable_concurrency_optimized_scheduler=false",
+              "--xla_cpu_multi_thread_eigen=false"):
+    if _flag.split("=")[0].lstrip("-") not in _flags:
+        _flags = f"{_flags} {_flag}"
+os.environ["XLA_FLAGS"] = _flags.strip()
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
@@ -93,7 +101,13 @@ def median_time(fn, repeats, warmup=1):
     return statistics.median(times), min(times)
 
 
-def main(argv=None):
+TITLE = "Nikaido-Isoda solver vs NashOpt (issue 4)"  # its subsection of RESULTS.md
+STEPS = ("constant", "optimal")
+DEFAULT_SOLVERS = "dr_daqp,lemke_dual,qp_gnep"
+SCALING_T = (12, 24, 48)  # T values at N = 20 for the scaling plot (constant step)
+
+
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7,
                         help="timed measurements per solve (median reported)")
@@ -103,18 +117,27 @@ def main(argv=None):
                         help="instances in the batched (vmapped) evjax call")
     parser.add_argument("--sizes", default="5,10,20,40",
                         help="N values for the iteration counts of both step rules (T = 24)")
+    parser.add_argument("--scaling-t", default=",".join(map(str, SCALING_T)),
+                        help="T values (N = 20) for the time-against-T series; '' for none")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
-    parser.add_argument("--solvers", default="dr_daqp,lemke_dual,qp_gnep",
+    parser.add_argument("--solvers", default=DEFAULT_SOLVERS,
                         help="comma-separated NashOpt GNEP_LQ solvers to compare, or 'all' "
                              f"({','.join(_nashopt.VGNE_SOLVERS)}); the fastest accurate one "
                              "does the finite differences")
-    args = parser.parse_args(argv)
+    return parser
 
-    try:
-        _nashopt.require()
-    except ImportError as e:
-        sys.exit(f"bench_ni: {e}")
 
+def _ints(text):
+    return [int(v) for v in str(text).split(",") if v.strip()]
+
+
+def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, sizes="5,10,20,40",
+            solvers=DEFAULT_SOLVERS, scaling_t=SCALING_T, n=20, t=24, concentrated=5,
+            steps=STEPS, log=print) -> dict:
+    """Every measurement of the benchmark, as a dict (``details`` and ``suite`` format it).
+
+    NashOpt's parts are skipped (``nashopt`` None in the result) when it is not installed.
+    """
     import _common
     import jax
 
@@ -123,85 +146,93 @@ def main(argv=None):
 
     import evjax
 
-    a, b, mu, d, xbar = make_game(seed=args.seed)
-    n, t = xbar.shape
+    have_nashopt = _nashopt.available()
+    a, b, mu, d, xbar = make_game(n=n, t=t, seed=seed, concentrated=concentrated)
     params = dict(a=a, b=b, mu=mu, d=d, xbar=xbar)
     game = evjax.ChargingGame(jnp.asarray(a), b, jnp.asarray(mu), jnp.asarray(d),
                               jnp.asarray(xbar))
     x_free = np.asarray(evjax.equilibrium(game))
     neg = x_free < 0
-    print(_common.format_machine(_common.machine_info()))
-    print(f"jax {jax.__version__}, nashopt {_version('nashopt')}, daqp {_version('daqp')}, "
-          f"{_common.thread_settings()}")
-    print(f"game: N={n} T={t} seed={args.seed}; without x >= 0, {int(neg.sum())} entries "
-          f"of {int(neg.any(axis=1).sum())} stations would be negative")
+    log(f"jax {jax.__version__}, nashopt {_version('nashopt')}, daqp {_version('daqp')}, "
+        f"{_common.thread_settings()}")
+    log(f"game: N={n} T={t} seed={seed}; without x >= 0, {int(neg.sum())} entries "
+        f"of {int(neg.any(axis=1).sum())} stations would be negative")
+    if not have_nashopt:
+        log(f"NashOpt baselines skipped: {_nashopt.INSTALL_HINT}")
 
-    cg = evjax.ConstrainedChargingGame(game, (), nonnegative=True)
-    calls, solutions = {}, {}
-    for step in ("constant", "optimal"):
-        solve = jax.jit(lambda g, step=step: evjax.solvers.solve(
-            g, tol=1e-8, step=step, throw=False))
+    def constrained(a_, b_, mu_, d_, xbar_):
+        return evjax.ConstrainedChargingGame(
+            evjax.ChargingGame(jnp.asarray(a_), b_, jnp.asarray(mu_), jnp.asarray(d_),
+                               jnp.asarray(xbar_)), (), nonnegative=True)
+
+    # One jitted solve per step rule, reused for every game below (compiled once per shape).
+    solve = {step: jax.jit(lambda g, step=step: evjax.solvers.solve(
+        g, tol=1e-8, step=step, throw=False)) for step in steps}
+    cg = constrained(a, b, mu, d, xbar)
+    calls, solutions, compile_s = {}, {}, {}
+    for step in steps:
         t0 = time.perf_counter()
-        sol = jax.block_until_ready(solve(cg))
-        print(f"evjax step={step}: result {int(sol.result)} "
-              f"({evjax.solvers.RESULTS.message(sol.result)}), {int(sol.steps)} steps, NI gap "
-              f"{float(sol.gap):.2e}; first call (compilation) {time.perf_counter() - t0:.1f} s")
+        sol = jax.block_until_ready(solve[step](cg))
+        compile_s[step] = time.perf_counter() - t0
+        log(f"evjax step={step}: result {int(sol.result)} "
+            f"({evjax.solvers.RESULTS.message(sol.result)}), {int(sol.steps)} steps, NI gap "
+            f"{float(sol.gap):.2e}; first call (compilation) {compile_s[step]:.1f} s")
         name = f"evjax solve (step={step})"
         solutions[name] = np.asarray(sol.value)
-        calls[name] = (lambda solve=solve: jax.block_until_ready(solve(cg)), (), {})
-    x_ref = solutions["evjax solve (step=constant)"]
+        calls[name] = (lambda step=step: jax.block_until_ready(solve[step](cg)), (), {})
+    x_ref = solutions[f"evjax solve (step={steps[0]})"]
 
-    solvers = list(_nashopt.VGNE_SOLVERS) if args.solvers == "all" else [
-        s.strip() for s in args.solvers.split(",") if s.strip()]
-    accurate = []
-    for s in solvers:
+    solver_names = [] if not have_nashopt else list(_nashopt.VGNE_SOLVERS) if (
+        solvers == "all") else [s.strip() for s in solvers.split(",") if s.strip()]
+    accurate, certificates = [], {}
+    for s in solver_names:
         name = f"NashOpt {s} (build + solve)"
         try:
             solutions[name] = _nashopt.solve(**params, solver=s)  # also the warm-up
         except Exception as e:  # noqa: BLE001 - report and go on
-            print(f"NashOpt {s}: failed: {type(e).__name__}: {e}")
+            log(f"NashOpt {s}: failed: {type(e).__name__}: {e}")
             continue
         calls[name] = (lambda s=s: _nashopt.solve(**params, solver=s), (), {})
         problem = _nashopt.build(**params, solver=s)
         calls[f"NashOpt {s} (solve only)"] = (problem.solve, (), {})
 
-    print("\ncertificates (best-response gains by exact water filling; max |x - evjax|):")
+    log("\ncertificates (best-response gains by exact water filling; max |x - evjax|):")
     for name, x in solutions.items():
-        if "solve only" in name:
-            continue
         gain = _nashopt.best_response_gains(**params, x=x).max()
         viol = _nashopt.violation(d, x)
-        print(f"  {name:38s} gain {gain:9.2e}  violation {viol:9.2e}  "
-              f"max|x - x_evjax| {np.abs(x - x_ref).max():9.2e}  "
-              f"{int((x < 1e-9).sum())} entries at 0 in {int((x < 1e-9).any(axis=1).sum())} "
-              "stations")
+        certificates[name] = (float(gain), float(viol), float(np.abs(x - x_ref).max()))
+        log(f"  {name:38s} gain {gain:9.2e}  violation {viol:9.2e}  "
+            f"max|x - x_evjax| {np.abs(x - x_ref).max():9.2e}  "
+            f"{int((x < 1e-9).sum())} entries at 0 in {int((x < 1e-9).any(axis=1).sum())} "
+            "stations")
         if name.startswith("NashOpt") and max(gain, viol) < 1e-8:
             accurate.append(name.split()[1])
 
-    # Batched: --batch instances with a^t perturbed, one vmapped call (throw=False).
-    a_batch = a + np.random.default_rng(args.seed + 1).uniform(-0.05, 0.05, (args.batch, t))
+    # Batched: `batch` instances with a^t perturbed, one vmapped call (throw=False), compiled
+    # ahead of time, then one timed call.
+    a_batch = jnp.asarray(
+        a + np.random.default_rng(seed + 1).uniform(-0.05, 0.05, (batch, t)))
 
     def batch_game(a_):
         g = evjax.ChargingGame(a_, b, jnp.asarray(mu), jnp.asarray(d), jnp.asarray(xbar))
         return evjax.ConstrainedChargingGame(g, (), nonnegative=True)
 
     batched = {}
-    for step in ("constant", "optimal"):
-        run = jax.jit(jax.vmap(lambda a_, step=step: evjax.solvers.solve(
-            batch_game(a_), tol=1e-8, step=step, throw=False)))
+    for step in steps:
         t0 = time.perf_counter()
-        out = jax.block_until_ready(run(jnp.asarray(a_batch)))
+        run = jax.jit(jax.vmap(lambda a_, step=step: evjax.solvers.solve(
+            batch_game(a_), tol=1e-8, step=step, throw=False))).lower(a_batch).compile()
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        out = jax.block_until_ready(run(jnp.asarray(a_batch)))
+        out = jax.block_until_ready(run(a_batch))
         batched[step] = (time.perf_counter() - t0, out)
         codes = np.bincount(np.asarray(out.result), minlength=5)
-        print(f"evjax batched step={step}: {args.batch} instances in {batched[step][0]:.2f} s "
-              f"(first call {first:.1f} s); result codes {codes.tolist()}, steps up to "
-              f"{int(np.asarray(out.steps).max())}", flush=True)
+        log(f"evjax batched step={step}: {batch} instances in {batched[step][0]:.2f} s "
+            f"(compilation {first:.1f} s); result codes {codes.tolist()}, steps up to "
+            f"{int(np.asarray(out.steps).max())}", flush=True)
 
     # Gradients: d(summed cost of stations 0..4 at equilibrium)/d mu.
-    coalition = np.arange(5)
+    coalition = np.arange(min(5, n))
 
     def evjax_cost(mu_, step):
         g = evjax.ChargingGame(jnp.asarray(a), b, mu_, jnp.asarray(d), jnp.asarray(xbar))
@@ -210,104 +241,219 @@ def main(argv=None):
         return jnp.sum(evjax.station_costs(g, sol.value)[coalition])
 
     grads = {}
-    for step in ("constant", "optimal"):
+    for step in steps:
         grad = jax.jit(jax.grad(ft.partial(evjax_cost, step=step)))
         grads[step] = np.asarray(jax.block_until_ready(grad(jnp.asarray(mu))))
         calls[f"evjax implicit gradient (step={step})"] = (
             lambda grad=grad: jax.block_until_ready(grad(jnp.asarray(mu))), (), {})
 
-    print(f"\ntimes (interleaved round-robin, {args.repeats} measurements each, warm-up "
-          "excluded; median and min):")
-    timings = _common.time_calls({k: (f, a_, {"repeats": args.repeats, "min_repeats":
-                                              args.repeats, "budget": 1e9})
+    log(f"\ntimes (interleaved round-robin, {repeats} measurements each, warm-up "
+        "excluded; median and min):")
+    timings = _common.time_calls({k: (f, a_, {"repeats": repeats, "min_repeats": repeats,
+                                              "budget": 1e9})
                                   for k, (f, a_, _) in calls.items()})
     for name, tm in timings.items():
-        print(f"  {name:40s} {tm.median * 1e3:9.1f} ms  (min {tm.best * 1e3:.1f})")
+        log(f"  {name:40s} {tm.median * 1e3:9.1f} ms  (min {tm.best * 1e3:.1f})")
 
-    if not accurate:
-        sys.exit("no NashOpt solver reached best-response gains and violation below 1e-8")
-    fastest = min(accurate, key=lambda s: timings[f"NashOpt {s} (build + solve)"].median)
-    print(f"\nfastest accurate NashOpt solver: {fastest}")
+    fastest = fd = g_fd = None
+    if solver_names:
+        if not accurate:
+            raise SystemExit("no NashOpt solver reached best-response gains and violation "
+                             "below 1e-8")
+        fastest = min(accurate, key=lambda s: timings[f"NashOpt {s} (build + solve)"].median)
+        log(f"\nfastest accurate NashOpt solver: {fastest}")
 
-    def coalition_cost(x, p):
-        return float(_nashopt.station_costs(**p, x=x)[coalition].sum())
+        def coalition_cost(x, p):
+            return float(_nashopt.station_costs(**p, x=x)[coalition].sum())
 
-    fd = lambda: _nashopt.fd_gradient(coalition_cost, params, "mu", solver=fastest)  # noqa: E731
-    g_fd = fd()
-    med, best = median_time(fd, args.fd_repeats, warmup=0)
-    print(f"NashOpt {fastest} FD gradient d(cost of stations 0..4)/d mu, central differences "
-          f"({2 * n} solves): median {med:.2f} s (min {best:.2f}, {args.fd_repeats} runs)")
-    for step, g_ev in grads.items():
-        rel = np.abs(g_ev - g_fd).max() / np.abs(g_fd).max()
-        print(f"  evjax implicit gradient (step={step}) vs NashOpt FD: max rel. difference "
-              f"{rel:.2e}")
+        fd_call = lambda: _nashopt.fd_gradient(  # noqa: E731
+            coalition_cost, params, "mu", solver=fastest)
+        g_fd = fd_call()
+        fd = median_time(fd_call, fd_repeats, warmup=0)
+        log(f"NashOpt {fastest} FD gradient d(cost of stations 0..{coalition[-1]})/d mu, "
+            f"central differences ({2 * n} solves): median {fd[0]:.2f} s (min {fd[1]:.2f}, "
+            f"{fd_repeats} runs)")
+        for step, g_ev in grads.items():
+            rel = np.abs(g_ev - g_fd).max() / np.abs(g_fd).max()
+            log(f"  evjax implicit gradient (step={step}) vs NashOpt FD: max rel. difference "
+                f"{rel:.2e}")
 
-    # Against the targets of issue 4.
-    base = timings[f"NashOpt {fastest} (build + solve)"].median
+    # Relaxation steps of both step rules against N (T as above, same construction), and the
+    # time per solve (first step rule; NashOpt's fastest accurate solver) for the scaling plot.
+    quick_time = dict(min_time=0.05, repeats=3, min_repeats=3, budget=5.0)
+    counts, by_n = [], []
+    for n_ in _ints(sizes):
+        p_ = dict(zip(PARAMS, make_game(n=n_, t=t, seed=seed, concentrated=max(1, n_ // 4))))
+        g = constrained(*p_.values())
+        row = [n_]
+        for step in steps:
+            sol = solve[step](g)
+            row.append(f"{int(sol.steps)}" + ("" if int(sol.result) == 0 else
+                                              f" ({evjax.solvers.RESULTS.message(sol.result)})"))
+        counts.append(row)
+        by_n.append(_scaling_point(n_, t, g, p_, solve[steps[0]], fastest, quick_time))
+        log(f"N={n_}: steps {', '.join(f'{s} {c}' for s, c in zip(steps, row[1:]))}",
+            flush=True)
+    by_t = []
+    for t_ in scaling_t:
+        p_ = dict(zip(PARAMS, make_game(n=n, t=t_, seed=seed, concentrated=concentrated)))
+        by_t.append(_scaling_point(n, t_, constrained(*p_.values()), p_, solve[steps[0]],
+                                   fastest, quick_time))
+        nashopt_s = by_t[-1]["nashopt"]
+        log(f"T={t_}: evjax {by_t[-1]['evjax']:.3g} s, NashOpt "
+            + ("skipped" if nashopt_s is None else f"{nashopt_s:.3g} s"), flush=True)
+    return dict(n=n, t=t, steps=steps, batch=batch, timings=timings, batched=batched,
+                fastest=fastest, fd=fd, counts=counts, by_n=by_n, by_t=by_t,
+                certificates=certificates, compile_s=compile_s, have_nashopt=have_nashopt,
+                scaling_step=steps[0])
+
+
+PARAMS = ("a", "b", "mu", "d", "xbar")
+
+
+def _scaling_point(n, t, game, params, solve, fastest, timing_kw):
+    """Seconds per solve at (N, T): evjax (jitted, compiled first) and NashOpt (if any)."""
+    import _common
+    import jax
+
+    out = dict(n=n, t=t, evjax=_common.time_call(
+        lambda: jax.block_until_ready(solve(game)), **timing_kw).median, nashopt=None)
+    if fastest is not None:
+        out["nashopt"] = _common.time_call(
+            lambda: _nashopt.solve(**params, solver=fastest), **timing_kw).median
+    return out
+
+
+def details(m: dict) -> tuple[str, str]:
+    """The table against the targets and the table of relaxation steps (markdown)."""
+    import _common
+
+    timings, steps, batch = m["timings"], m["steps"], m["batch"]
+    fastest = m["fastest"]
+    base = timings[f"NashOpt {fastest} (build + solve)"].median if fastest else None
+    med = m["fd"][0] if m["fd"] else None
+
+    def ratio(x, target):
+        return "n/a (no NashOpt)" if x is None else f"{x:.2f} ({target})"
+
     rows = []
-    for step in ("constant", "optimal"):
+    for step in steps:
         single = timings[f"evjax solve (step={step})"].median
-        batch_s, out = batched[step]
+        batch_s, out = m["batched"][step]
         ok = int(np.sum(np.asarray(out.result) == 0))
         grad_s = timings[f"evjax implicit gradient (step={step})"].median
         rows.append([
-            step, f"{single * 1e3:.0f}", f"{base / single:.2f} (> 1)",
-            f"{batch_s / args.batch * 1e3:.1f} ({ok}/{args.batch} conv.)",
-            f"{base / (batch_s / args.batch):.2f} (>= 100)",
-            f"{grad_s * 1e3:.0f}", f"{med / grad_s:.1f} (>= 100)",
+            step, f"{single * 1e3:.0f}", ratio(base and base / single, "> 1"),
+            f"{batch_s / batch * 1e3:.1f} ({ok}/{batch} conv.)",
+            ratio(base and base / (batch_s / batch), ">= 100"),
+            f"{grad_s * 1e3:.0f}", ratio(med and med / grad_s, ">= 100"),
         ])
     headers = ["evjax step", "single [ms]", "NashOpt/single", "batched [ms/inst]",
                "batched vs NashOpt seq.", "implicit grad [ms]", "NashOpt FD / implicit"]
     table = _common.markdown_table(headers, rows)
-    print(f"\nNashOpt {fastest}: {base * 1e3:.0f} ms per build + solve (its sequential "
-          f"throughput), FD gradient {med:.2f} s\n")
-    print(table)
+    steps_table = _common.markdown_table(["N", *[f"{s} step" for s in steps]], m["counts"])
+    return table, steps_table
 
-    # Relaxation steps of both step rules against N (T = 24, same construction).
-    counts = []
-    for n_ in [int(v) for v in args.sizes.split(",") if v.strip()]:
-        a_, b_, mu_, d_, xbar_ = make_game(n=n_, t=t, seed=args.seed,
-                                           concentrated=max(1, n_ // 4))
-        g = evjax.ConstrainedChargingGame(
-            evjax.ChargingGame(jnp.asarray(a_), b_, jnp.asarray(mu_), jnp.asarray(d_),
-                               jnp.asarray(xbar_)), (), nonnegative=True)
-        row = [n_]
-        for step in ("constant", "optimal"):
-            sol = jax.jit(lambda g, step=step: evjax.solvers.solve(
-                g, tol=1e-8, step=step, throw=False))(g)
-            row.append(f"{int(sol.steps)}" + ("" if int(sol.result) == 0 else
-                                              f" ({evjax.solvers.RESULTS.message(sol.result)})"))
-        counts.append(row)
-        print(f"N={n_}: steps constant {row[1]}, optimal {row[2]}", flush=True)
-    steps_table = _common.markdown_table(["N", "constant step", "optimal step"], counts)
-    print(steps_table)
 
-    if args.no_write:
-        return
-    body = "\n".join([
-        f"Date: {_common.now_utc()}  ",
-        f"Command: `{_common.command_line()}`",
-        "",
-        f"Box-constrained charging game (x >= 0 binding), N = {n}, T = {t}, NI gap 1e-8, "
-        "Nash (no coalition). Single solves and gradients: median of interleaved "
-        f"measurements after a warm-up. Batched: one `jax.vmap` call over {args.batch} "
-        "instances (a^t perturbed), second call timed. NashOpt baseline: its fastest "
-        f"accurate solver, `{fastest}` (build + solve, {base * 1e3:.0f} ms), and its central "
-        f"finite-difference gradient with respect to mu ({2 * n} re-solves, {med:.2f} s). "
-        "Targets of issue 4 in parentheses.",
+SUITE_SOLVERS = "lemke_dual,dr_daqp"  # the suite's default: the two fastest accurate ones
+
+
+def suite(quick: bool = False, batch: int | None = None, repeats: int | None = None,
+          fd_repeats: int | None = None, sizes: str | None = None,
+          solvers: str = SUITE_SOLVERS, seed: int = 0, scaling_t=None, log=print):
+    """Run the benchmark for ``python -m benchmarks``: a ``_report.Result``.
+
+    Defaults: 1,000 batched instances, 5 timed measurements, 2 timed finite-difference
+    gradients, NashOpt's two fastest accurate solvers (``lemke_dual``, ``dr_daqp``; the
+    script's own defaults time ``qp_gnep`` too, and more repetitions). ``quick``: N = 6,
+    T = 8, the constant step only, 8 batched instances, ``lemke_dual`` only (compilation
+    dominates: about a minute and a half).
+    """
+    import _report
+
+    if quick:
+        m = measure(repeats=repeats or 3, fd_repeats=fd_repeats or 1, batch=batch or 8,
+                    sizes=sizes or "4,6", solvers="lemke_dual", n=6, t=8, concentrated=2,
+                    scaling_t=(4, 8) if scaling_t is None else scaling_t, seed=seed,
+                    steps=("constant",), log=log)
+    else:
+        m = measure(repeats=repeats or 5, fd_repeats=fd_repeats or 2, batch=batch or 1000,
+                    sizes=sizes or "5,10,20,40", solvers=solvers, seed=seed,
+                    scaling_t=SCALING_T if scaling_t is None else scaling_t, log=log)
+    table, steps_table = details(m)
+    timings, fastest, batch = m["timings"], m["fastest"], m["batch"]
+    base = timings[f"NashOpt {fastest} (build + solve)"].median if fastest else None
+    where = f"N = {m['n']}, T = {m['t']}"
+    baseline = f"NashOpt `{fastest}`" if fastest else "NashOpt (not installed: skipped)"
+    headline = []
+    for step in m["steps"]:
+        single = timings[f"evjax solve (step={step})"].median
+        per_inst = m["batched"][step][0] / batch
+        grad_s = timings[f"evjax implicit gradient (step={step})"].median
+        headline += [
+            _report.Headline(f"seconds per single solve, {step} step, {where}", single,
+                             f"{baseline} (build + solve)", base, "> 1x",
+                             None if base is None else bool(base / single > 1)),
+            _report.Headline(f"seconds per instance, vmap of {batch}, {step} step", per_inst,
+                             f"{baseline}, sequential solves", base, ">= 100x",
+                             None if base is None else bool(base / per_inst >= 100)),
+            _report.Headline(f"seconds per gradient d(cost)/d mu, {step} step (implicit)",
+                             grad_s, f"{baseline}, central finite differences "
+                             f"({2 * m['n']} solves)", m["fd"][0] if m["fd"] else None,
+                             ">= 100x", None if not m["fd"] else bool(m["fd"][0] / grad_s >= 100)),
+        ]
+    notes = [] if m["have_nashopt"] else [
+        "NashOpt is not installed here, so its baselines are skipped (`pip install -e "
+        "\".[bench]\"` adds it; GPU machines without network run evjax alone)."]
+    cert = "; ".join(f"{k}: gain {g:.1e}, violation {v:.1e}, max |x - evjax| {dx:.1e}"
+                     for k, (g, v, dx) in m["certificates"].items())
+    text = "\n".join([
+        f"Box-constrained charging game (x >= 0 binding), {where}, NI gap 1e-8, Nash (no "
+        "coalition). Single solves and gradients: median of interleaved measurements after a "
+        f"warm-up. Batched: one `jax.vmap` call over {batch} instances (a^t perturbed), "
+        "compiled ahead of time, then one timed call. NashOpt baseline: its fastest accurate "
+        + (f"solver, `{fastest}` (build + solve, {base * 1e3:.0f} ms), and its central "
+           f"finite-difference gradient with respect to mu ({2 * m['n']} re-solves, "
+           f"{m['fd'][0]:.2f} s). " if fastest else "solver: skipped (NashOpt not installed). ")
+        + "Targets of issue 4 in parentheses. Certificates (largest best-response gain by "
+        f"exact water filling, constraint violation): {cert}.",
         "",
         table,
         "",
-        "Relaxation steps to NI gap 1e-8 against N (T = 24):",
+        f"Relaxation steps to NI gap 1e-8 against N (T = {m['t']}):",
         "",
         steps_table,
-        "",
-        "Machine:",
-        "",
-        _common.format_machine(_common.machine_info(), markdown=True),
     ])
-    path = _common.replace_section("## Nikaido-Isoda solver vs NashOpt", body)
-    print(f"wrote {path}")
+    scaling = []
+    for axis, pts, fixed in (("N", m["by_n"], f"T = {m['t']}"), ("T", m["by_t"], f"N = {m['n']}")):
+        if not pts:
+            continue
+        xs = [p[axis.lower()] for p in pts]
+        scaling.append(_report.Series(axis, f"evjax NI solve ({m['scaling_step']} step)", xs,
+                                      [p["evjax"] for p in pts], fixed, "seconds per solve"))
+        if fastest:
+            scaling.append(_report.Series(axis, f"NashOpt {fastest}", xs,
+                                          [p["nashopt"] for p in pts], fixed,
+                                          "seconds per solve"))
+    return _report.Result("ni", TITLE, headline, text,
+                          scaling, notes)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    import _common
+    import _report
+
+    print(_common.format_machine(_common.machine_info()))
+    result = suite(batch=args.batch, repeats=args.repeats, fd_repeats=args.fd_repeats,
+                   sizes=args.sizes, solvers=args.solvers, seed=args.seed,
+                   scaling_t=_ints(args.scaling_t))
+    print()
+    print(_report.headline_table(result.headline))
+    print(result.details)
+    if args.no_write:
+        return
+    print(f"wrote {_report.publish_alone(result)}")
 
 
 def _version(name):

@@ -71,7 +71,8 @@ import numpy as np  # noqa: E402
 import evjax  # noqa: E402
 from bench_equilibrium import make_game, paper_eq4  # noqa: E402
 
-SECTION = "## Coalition sweeps: engine vs dense vmapped vs paper eq (4)"
+SECTION = "## Coalition sweeps: engine vs dense vmapped vs paper eq (4) (issue 3)"
+TITLE = SECTION[len("## "):]  # its subsection of RESULTS.md
 TOLERANCE = 1e-9
 GROUPS = ("all", "coalition", "outside")
 
@@ -238,7 +239,10 @@ def run_child(n, t, include, exclude, warm=0) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
     if "--multithread" in sys.argv[1:]:
         cmd.append("--multithread")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # On a GPU this process already holds its memory: the child allocates on demand.
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": os.environ.get(
+        "XLA_PYTHON_CLIENT_PREALLOCATE", "false")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"ABORT: engine subprocess failed (N={n}):\n{proc.stderr[-4000:]}")
     line = next(ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("RESULT "))
@@ -328,24 +332,9 @@ def flag(ok: bool) -> str:
     return "met" if ok else "not met"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: N in {10, 14}, T = 8; implies --no-write")
-    parser.add_argument("--full", action="store_true",
-                        help="also sweep all 2^30 - 1 coalitions at N = 30, one cold and one warm "
-                        "call (long on a small CPU)")
-    parser.add_argument("--no-write", action="store_true",
-                        help="do not update benchmarks/RESULTS.md")
-    parser.add_argument("--multithread", action="store_true",
-                        help="keep the libraries' default threading (default: one thread each "
-                        "for BLAS and XLA)")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        return child_main(json.loads(args.child))
-
-    if args.quick:
+def measure(quick: bool = False, full: bool = False, log=print):
+    """Build, check and time the three methods; (cases, runs) as dicts (see ``details``)."""
+    if quick:
         (n_a, t_a), (n_b, t_b) = (10, 8), (14, 8)
         batch, eq4_sample = 512, (3, 3)
         dense_kw = dict(min_time=0.02, repeats=3, min_repeats=3, budget=0.5)
@@ -359,11 +348,6 @@ def main(argv=None) -> int:
                      dict(min_time=0.2, repeats=5, min_repeats=3, budget=15.0))
         free_bounds, target_seconds = (24, 26), 15.0
 
-    info = _common.machine_info()
-    print("evjax sweep benchmark: coalitions per second (three ratios per coalition)")
-    print(_common.format_machine(info))
-    print(flush=True)
-
     # Dense and eq (4): build, check against each other, time eq (4) on its sample.
     cases = []
     for (n, t), sample in zip(((n_a, t_a), (n_b, t_b)), eq4_sample, strict=True):
@@ -373,7 +357,7 @@ def main(argv=None) -> int:
         jax.block_until_ready(dense_fn(masks, nash))  # compile for the batch shape
         eq4_times, err_eq4 = measure_eq4(params, masks, nash, sample, dense_fn)
         eq4_rate = 1.0 / statistics.median(eq4_times)
-        print(f"N={n} T={t}: eq4 {fmt_rate(eq4_rate)} coal/s (median "
+        log(f"N={n} T={t}: eq4 {fmt_rate(eq4_rate)} coal/s (median "
               f"{statistics.median(eq4_times):.3g} s per coalition over {sample}); dense vs "
               f"eq4 max |diff| {err_eq4:.1e}", flush=True)
         cases.append(dict(n=n, t=t, params=params, game=to_game(params), dense_fn=dense_fn,
@@ -385,7 +369,7 @@ def main(argv=None) -> int:
     # subprocess for the cold call and the peak memory, then (but for --full) warm calls in
     # this process timed round-robin with the dense baseline.
     runs = []
-    plan = [(cases[0], False), (cases[1], True)] + ([(cases[1], False)] if args.full else [])
+    plan = [(cases[0], False), (cases[1], True)] + ([(cases[1], False)] if full else [])
     for case, restricted in plan:
         n, t = case["n"], case["t"]
         include, exclude = [], []
@@ -398,14 +382,14 @@ def main(argv=None) -> int:
         expected = (1 << n_free) - (0 if include else 1)
         # --full's N = 30 sweep and --quick: cold and warm calls all in the subprocess (no
         # second compilation in this process), dense timed on its own.
-        in_child = args.quick or (case is cases[1] and not restricted)
+        in_child = quick or (case is cases[1] and not restricted)
         msg = f"N={n} T={t}: engine sweep of {expected:,} coalitions"
         if restricted:
             msg += f" (include {include}, exclude {exclude})"
-        if in_child and runs and not args.quick:
+        if in_child and runs and not quick:
             msg += f", about {2 * expected / runs[-1]['engine_rate'] / 60:.0f} min"
-        print(msg + " ...", flush=True)
-        n_child_warm = (2 if args.quick else 1) if in_child else 0
+        log(msg + " ...", flush=True)
+        n_child_warm = (2 if quick else 1) if in_child else 0
         child = run_child(n, t, include, exclude, warm=n_child_warm)
         err_eng = check_engine(child, case["params"], case["dense_fn"], case["nash"], n,
                                expected)
@@ -442,7 +426,7 @@ def main(argv=None) -> int:
             err_eng=err_eng,
         )
         runs.append(run)
-        print(f"  cold (compile + run, fresh process) {run['cold']:.3g} s; warm median "
+        log(f"  cold (compile + run, fresh process) {run['cold']:.3g} s; warm median "
               f"{wall:.3g} s over {n_warm} (evaluation {evals:.3g} s): "
               f"{fmt_rate(run['engine_rate'])} coal/s (evaluation only "
               f"{fmt_rate(run['eval_rate'])}); dense {fmt_rate(run['dense_rate'])} coal/s "
@@ -451,6 +435,11 @@ def main(argv=None) -> int:
               f"({run['base_mb']:.0f} MB before the first sweep); engine vs dense max |diff| "
               f"{err_eng:.1e}", flush=True)
 
+    return cases, runs
+
+
+def details(cases, runs, multithread: bool = False, full: bool = False, log=print) -> str:
+    """The table of rates, targets and notes of ``measure``'s runs (markdown)."""
     headers = ["N", "T", "engine coalitions", "first call [s]", "warm call [s]",
                "engine [coal/s]", "dense [coal/s]", "eq4 [coal/s]", "engine/dense",
                "engine/eq4", "peak RSS [MB]", "targets"]
@@ -474,20 +463,18 @@ def main(argv=None) -> int:
                      f"{run['memory_mb']:.0f}", "; ".join(flags)])
     align = ["r"] * (len(headers) - 1) + ["l"]
     table = _common.markdown_table(headers, rows, align=align)
-    print()
-    print(table)
+    log()
+    log(table)
     err_dense = max(c["err_eq4"] for c in cases)
     err_engine = max(r["err_eng"] for r in runs)
-    print(f"\nchecks passed: engine extremes vs dense max |diff| {err_engine:.1e}, dense vs eq4 "
+    log(f"\nchecks passed: engine extremes vs dense max |diff| {err_engine:.1e}, dense vs eq4 "
           f"max |diff| {err_dense:.1e} (tolerance {TOLERANCE:g})")
     restricted_runs = [r for r in runs if r["restricted"]]
     for r in restricted_runs:
         est = ((1 << r["n"]) - 1) / r["engine_rate"]
-        print(f"N={r['n']}: full 2^{r['n']} - 1 sweep extrapolated at {est:,.0f} s "
+        log(f"N={r['n']}: full 2^{r['n']} - 1 sweep extrapolated at {est:,.0f} s "
               f"({est / 60:.1f} min)")
 
-    if args.quick or args.no_write:
-        return 0
     notes = []
     for r in runs:
         what = "restricted" if r["restricted"] else "full"
@@ -510,14 +497,11 @@ def main(argv=None) -> int:
             f"to the full 2^{r['n']} - 1 = {(1 << r['n']) - 1:,} coalitions (about "
             f"{est / 60:.1f} min at that rate). Its peak RSS is that of the restricted sweep: "
             "the engine holds O(block) memory, whatever the number of coalitions. "
-            + ("The full sweep is the next row." if args.full else
+            + ("The full sweep is the next row." if full else
                "`--full` also sweeps all of them.")
         )
-    body = "\n".join(
+    return "\n".join(
         [
-            f"Date: {_common.now_utc()}  ",
-            f"Command: `{_common.command_line()}`",
-            "",
             "Coalitions per second, each coalition C giving the three ratios M_[N], M_C, "
             "M_[N]\\C (Nash cost / C-Nash cost) of a random game with constant b "
             "(`bench_equilibrium.make_game`). `engine`: `evjax.sweep(game)` over every "
@@ -537,21 +521,147 @@ def main(argv=None) -> int:
             f"{err_dense:.1e} on the eq4 sample. Targets from the project issue (2-core CPU): "
             f">= {TARGET_DENSE:g}x dense and >= {TARGET_EQ4:,.0f}x eq4 at N = 20, T = 24; "
             f">= {TARGET_RATE:.0e} coalitions/s; N = 30 sweep peak memory <= 2 GB. Threads: "
-            f"{'library defaults' if args.multithread else 'one for BLAS and one for XLA'}. "
+            f"{'library defaults' if multithread else 'one for BLAS and one for XLA'}. "
             "The load average was read at the start; the machine is shared, so figures are "
             "noisy.",
             "",
             table,
             "",
             *[f"- {note}" for note in notes],
-            "",
-            "Machine:",
-            "",
-            _common.format_machine(info, markdown=True),
         ]
     )
-    path = _common.replace_section(SECTION, body)
-    print(f"\nwrote section {SECTION!r} of {path}")
+
+
+# --------------------------------------------------------------------------- scaling
+
+SCALING_N = ([12, 16, 20, 24], 24)  # N values at T = 24
+SCALING_T = ([6, 12, 24, 48, 96], 20)  # T values at N = 20
+QUICK_SCALING_N = ([8, 10], 8)
+QUICK_SCALING_T = ([4, 8], 10)
+
+
+def scaling_point(n: int, t: int, *, batch: int, eq4_sample: int, timing_kw: dict) -> dict:
+    """Seconds per coalition at (N, T): engine (full sweep, warm), dense (vmapped), eq (4).
+
+    The same three computations as the main table, measured the same way (round-robin warm
+    calls of the whole ``evjax.sweep``; the dense batch; eq (4) on a sample, checked against
+    dense), in this process and without the subprocess for peak memory.
+    """
+    params = game_params(n, t)
+    game = to_game(params)
+    dense_fn, nash = dense_ratio_fn(params)
+    masks = jnp.asarray(random_masks(n, min(batch, (1 << n) - 1), seed=n))
+    jax.block_until_ready(dense_fn(masks, nash))
+    eq4_times, _ = measure_eq4(params, masks, nash, eq4_sample, dense_fn)
+    call, record = engine_timed(game, [], [])
+    call()  # compile
+    times = _common.time_calls({"engine": (call, (), timing_kw),
+                                "dense": (dense_fn, (masks, nash), timing_kw)}, warmup=0)
+    count = record["result"].n_evaluated
+    return dict(n=n, t=t, engine=times["engine"].median / count,
+                dense=times["dense"].median / masks.shape[0],
+                eq4=statistics.median(eq4_times))
+
+
+def scaling(quick: bool = False, log=print) -> list[dict]:
+    """``scaling_point`` along N (T fixed) and along T (N fixed)."""
+    (ns, t_fixed), (ts, n_fixed) = (QUICK_SCALING_N, QUICK_SCALING_T) if quick else (
+        SCALING_N, SCALING_T)
+    kw = dict(batch=512 if quick else 4096, eq4_sample=2 if quick else 3,
+              timing_kw=dict(min_time=0.02 if quick else 0.2, repeats=3, min_repeats=3,
+                             budget=1.0 if quick else 10.0))
+    points = {}
+    for n, t in [(n, t_fixed) for n in ns] + [(n_fixed, t) for t in ts]:
+        if (n, t) not in points:
+            points[(n, t)] = p = scaling_point(n, t, **kw)
+            log(f"scaling N={n} T={t}: seconds per coalition engine {p['engine']:.3g}, dense "
+                f"{p['dense']:.3g}, eq4 {p['eq4']:.3g}", flush=True)
+    series = []
+    for axis, sel, fixed in (("N", [points[(n, t_fixed)] for n in ns], f"T = {t_fixed}"),
+                             ("T", [points[(n_fixed, t)] for t in ts], f"N = {n_fixed}")):
+        series.append((axis, sel, fixed))
+    return series
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def suite(quick: bool = False, full: bool = False, multithread: bool = False, log=print,
+          with_scaling: bool = True):
+    """Run the benchmark for ``python -m benchmarks``: a ``_report.Result``."""
+    import _report
+
+    cases, runs = measure(quick, full, log=log)
+    text = details(cases, runs, multithread, full, log=log)
+    headline = []
+    for run in runs:
+        case, n, t = run["case"], run["n"], run["t"]
+        per = 1.0 / run["engine_rate"]
+        what = f"seconds per coalition, N = {n}, T = {t}" + (
+            " (restricted sweep, rate extrapolated)" if run["restricted"] else "")
+        r_dense = run["engine_rate"] / run["dense_rate"]
+        r_eq4 = run["engine_rate"] / case["eq4_rate"]
+        first = case is cases[0]
+        headline += [
+            _report.Headline(what, per, "dense vmapped JAX", 1.0 / run["dense_rate"],
+                             f">= {TARGET_DENSE:g}x" if first else "",
+                             bool(r_dense >= TARGET_DENSE) if first else None),
+            _report.Headline(what, per, "paper eq (4), numpy", 1.0 / case["eq4_rate"],
+                             f">= {TARGET_EQ4:,.0f}x" if first else "",
+                             bool(r_eq4 >= TARGET_EQ4) if first else None),
+            _report.Headline(f"coalitions per second, N = {n}, T = {t}", run["engine_rate"],
+                             target=f">= {TARGET_RATE:.0e}/s (2-core CPU)",
+                             met=bool(run["engine_rate"] >= TARGET_RATE), fmt=".3g"),
+        ]
+        if not first and run["restricted"]:
+            headline.append(_report.Headline(
+                f"peak RSS of the N = {n} sweep [MB]", run["memory_mb"],
+                target=f"<= {TARGET_MEMORY_MB:,.0f} MB", met=bool(
+                    run["memory_mb"] <= TARGET_MEMORY_MB), fmt=".4g"))
+        if n == 30 and not run["restricted"]:
+            headline.append(_report.Headline(
+                f"seconds for all 2^{n} - 1 coalitions, N = {n}, T = {t} (warm call)",
+                run["wall"], target="< 1 s on one H100-class GPU", met=bool(run["wall"] < 1.0)))
+    scaling_series = []
+    if with_scaling:
+        for axis, sel, fixed in scaling(quick, log=log):
+            for label, key in (("evjax sweep engine", "engine"), ("dense vmapped JAX", "dense"),
+                               ("paper eq (4) numpy", "eq4")):
+                scaling_series.append(_report.Series(
+                    axis, label, [p[axis.lower()] for p in sel], [p[key] for p in sel], fixed,
+                    "seconds per coalition"))
+    return _report.Result("sweep", TITLE, headline, text, scaling_series)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: N in {10, 14}, T = 8; implies --no-write")
+    parser.add_argument("--full", action="store_true",
+                        help="also sweep all 2^30 - 1 coalitions at N = 30, one cold and one warm "
+                        "call (long on a small CPU)")
+    parser.add_argument("--no-write", action="store_true",
+                        help="do not update benchmarks/RESULTS.md")
+    parser.add_argument("--no-scaling", action="store_true",
+                        help="skip the scaling series (time per coalition against N and T)")
+    parser.add_argument("--multithread", action="store_true",
+                        help="keep the libraries' default threading (default: one thread each "
+                        "for BLAS and XLA)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_main(json.loads(args.child))
+
+    info = _common.machine_info()
+    print("evjax sweep benchmark: coalitions per second (three ratios per coalition)")
+    print(_common.format_machine(info))
+    print(flush=True)
+    result = suite(args.quick, args.full, args.multithread, with_scaling=not args.no_scaling)
+    if args.quick or args.no_write:
+        return 0
+    import _report
+
+    print(f"\nwrote section {SECTION!r} of {_report.publish_alone(result)}")
     return 0
 
 
