@@ -143,8 +143,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
 
     Polishing early pays: once the relaxation has the active set, the polish lands on the
     equilibrium (exactly, for a quadratic game) while the relaxation would need many more
-    steps to bring V below ``tol`` (V roughly halves per constant step). So the loop runs in
-    two rounds: relax until V < max(tol, ``POLISH_AT`` V(x0)), polish, evaluate the
+    steps to bring V below ``tol`` (V roughly halves per constant step). So there are up to
+    two polishes: relax until V < max(tol, ``POLISH_AT`` V(x0)), polish, evaluate the
     candidate: accepted if V < tol and feasible, else the relaxation goes on from where it
     was until V < tol, is polished again, and is the answer if that polish does not improve
     on it. The polishes sit between the rounds of a three-round ``fori_loop``, not in the
