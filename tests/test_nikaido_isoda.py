@@ -88,6 +88,27 @@ def test_step_rules_agree_and_the_optimal_step_takes_fewer_steps():
     alphas = np.asarray(const.step_sizes)
     np.testing.assert_array_equal(alphas[: int(const.steps)], 0.5)
     assert np.isnan(alphas[int(const.steps):]).all()
+    used = np.asarray(opt.step_sizes)[: int(opt.steps)]
+    assert np.all((used >= 0.05) & (used <= 1.0)), used
+    assert np.isnan(np.asarray(opt.step_sizes)[int(opt.steps):]).all()
+
+
+@pytest.mark.parametrize("step", ["constant", "optimal"])
+def test_a_rejected_early_polish_goes_on_relaxing(monkeypatch, step):
+    """Polishing from the first relaxation step (POLISH_AT = 1: as soon as V < V(x0)) guesses
+    the wrong active set of this constrained game, so the candidate is rejected; the
+    relaxation must go on and end at the same equilibrium as the default schedule."""
+    import evjax.solvers.nikaido_isoda as ni
+
+    game = constrained(problem(2))
+    reference = solve_jit(game, step=step)
+    monkeypatch.setattr(ni, "POLISH_AT", 1.0)
+    eager = jax.jit(lambda g: solve(g, step=step))(game)  # a fresh trace reads POLISH_AT
+    assert int(eager.result) == RESULTS.successful
+    # Accepted at step 1 it would have stopped there: the rejected branch ran.
+    assert int(eager.steps) > 1
+    np.testing.assert_allclose(eager.value, reference.value, atol=1e-9)
+    assert float(eager.gap) < 1e-8
 
 
 def test_ni_function_is_the_total_unilateral_gain():

@@ -118,11 +118,21 @@ class _State(eqx.Module):
     step: Array
     gaps: Array
     alphas: Array
-    phase: Array  # -1: x not evaluated yet; 0: relaxing; 1: x is a polished candidate
-    fallback: tuple  # (x, response, gap) of the relaxation's last point, during phase 1
+    phase: Array  # what the next evaluation is: _FIRST, _RELAX, _CANDIDATE or an optimal trial
+    fallback: tuple  # (x, response, gap) of the relaxation's last point, during _CANDIDATE
     result: Array  # -1 while running, _POLISH when the relaxation is ready for a polish
     polish_at: Array  # try a polish once V(x) < max(tol, polish_at * V(x0))
     iterates: Array | None  # (max_steps + 1, M, T) the points x_s, when recording
+    trial: tuple | None  # optimal step: (Z, V) at x + d/2, and the parabola's a*
+
+
+# Phases: what the loop body evaluates next. The optimal step takes two or three body
+# iterations per relaxation step (x + d/2, x + d, and x + a* d unless a* is one of those).
+_FIRST = -1  # x0 (not evaluated yet)
+_RELAX = 0  # x is the evaluated relaxation point: take a step (constant) or try x + d/2
+_CANDIDATE = 1  # x is a polished candidate
+_TRIAL_ONE = 2  # optimal step: V(x + d/2) known, try x + d
+_TRIAL_STAR = 3  # optimal step: evaluate x + a* d
 
 
 _POLISH = -2  # the relaxation is close enough: polish, then evaluate the polished point
@@ -136,10 +146,13 @@ def _respond(game, x, options):
 def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=False):
     """The relaxation loop, with polishes (:func:`_polish`) checked by the NI gap.
 
-    Every optimal response is computed at one place in the loop body (one copy of the
-    interior-point method in the compiled program; the optimal step rule adds one batched
-    copy for its two trial points): the body picks the next point (the first, a relaxation
-    step, or a polished candidate), then evaluates Z and V there.
+    Every optimal response is computed at one place in the loop body, the one copy of the
+    interior-point method in the compiled program: the body picks the next point (the first,
+    a relaxation step, an optimal step's trial point, or a polished candidate), then
+    evaluates Z and V there. The optimal step rule's trials at x + d/2 and x + d are body
+    iterations of their own (phases), and the parabola's a* a third one unless a* is a trial
+    point; a second, vmapped copy of the interior-point method for the trials doubled the
+    compile time and left jaxlib 0.10's CPU runtime deadlocked at 100 batched games.
 
     Polishing early pays: once the relaxation has the active set, the polish lands on the
     equilibrium (exactly, for a quadratic game) while the relaxation would need many more
@@ -163,11 +176,13 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     nan = jnp.asarray(jnp.nan, dtype)
     state = _State(x=x0, response=zeros, gap=nan, step=jnp.asarray(0, jnp.int32),
                    gaps=jnp.full(max_steps + 1, jnp.nan, dtype),
-                   alphas=jnp.full(max_steps, jnp.nan, dtype), phase=jnp.asarray(-1, jnp.int32),
+                   alphas=jnp.full(max_steps, jnp.nan, dtype),
+                   phase=jnp.asarray(_FIRST, jnp.int32),
                    fallback=(x0, zeros, nan), result=jnp.asarray(-1, jnp.int32),
                    polish_at=jnp.asarray(0.0 if unrolled else POLISH_AT, dtype),
                    iterates=jnp.full((max_steps + 1, *x0.shape), jnp.nan, dtype) if record
-                   else None)
+                   else None,
+                   trial=None if step == "constant" else (zeros, nan, jnp.ones((), dtype)))
 
     def status(s: _State, first_gap):
         """The result code of the evaluated relaxation state ``s``, -1 to go on."""
@@ -193,45 +208,64 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
             -1,
         )
 
-    def relaxation_step(s: _State):
-        direction = s.response.y - s.x
-        if step == "constant":
-            return s.x + alpha * direction, jnp.asarray(alpha, dtype)
-        # Krawczyk-Uryasev optimal step: a parabola through V at a = 0, 1/2, 1, minimised on
-        # [0.05, 1]; the better trial point if the parabola's minimum is not lower.
-        trials = s.x[None] + jnp.array([0.5, 1.0], dtype)[:, None, None] * direction[None]
-        v_h, v_1 = jax.vmap(lambda y: ni_gap(game, y, respond(y)))(trials)
-        c2 = 2.0 * (v_1 - 2.0 * v_h + s.gap)
-        c1 = v_1 - s.gap - c2
+    def parabola(v0, v_h, v_1):
+        """Krawczyk-Uryasev optimal step: a parabola through V at a = 0, 1/2, 1, minimised
+        on [0.05, 1]. Returns a* and which point to take: 0 (x + d/2), 1 (x + d) or 2
+        (x + a* d, when the parabola predicts a lower V than both trials)."""
+        c2 = 2.0 * (v_1 - 2.0 * v_h + v0)
+        c1 = v_1 - v0 - c2
         a_star = jnp.clip(jnp.where(c2 > 0, -c1 / (2.0 * jnp.where(c2 > 0, c2, 1.0)), 1.0),
                           0.05, 1.0)
-        v_star = s.gap + c1 * a_star + c2 * a_star**2  # predicted
-        values = jnp.where(jnp.isfinite(jnp.stack([v_star, v_h, v_1])),
-                           jnp.stack([v_star, v_h, v_1]), jnp.inf)
-        a = jnp.stack([a_star, 0.5, 1.0])[jnp.argmin(values)]
-        return s.x + a * direction, a
+        values = jnp.stack([v_h, v_1, v0 + c1 * a_star + c2 * a_star**2])
+        return a_star, jnp.argmin(jnp.where(jnp.isfinite(values), values, jnp.inf))
 
     def body(s: _State) -> _State:
-        first = s.phase == -1
-        candidate = s.phase == 1
-        x_next, a = jax.lax.cond(first | candidate, lambda: (s.x, nan),
-                                 lambda: relaxation_step(s))
-        r = respond(x_next)
+        first, candidate = s.phase == _FIRST, s.phase == _CANDIDATE
+        direction = s.response.y - s.x
+        if step == "constant":
+            a = jnp.asarray(alpha, dtype)
+        else:
+            a = jnp.select([s.phase == _RELAX, s.phase == _TRIAL_ONE, s.phase == _TRIAL_STAR],
+                           [0.5, 1.0, s.trial[2]], 0.0).astype(dtype)
+        x_next = jnp.where(first | candidate, s.x, s.x + a * direction)
+        r = respond(x_next)  # the one interior-point method of the program
         gap = ni_gap(game, x_next, r)
-        moved = ~first & ~candidate
+        if step == "constant":
+            moved, waiting = ~first & ~candidate, jnp.asarray(False)
+            x_new, r_new, gap_new, a_new = x_next, r, gap, a
+            trial = None
+        else:
+            r_h, v_h, _ = s.trial
+            a_star, pick = parabola(s.gap, v_h, gap)
+            on_one = s.phase == _TRIAL_ONE
+            half = on_one & (pick == 0)
+            moved = (on_one & (pick < 2)) | (s.phase == _TRIAL_STAR)
+            waiting = (s.phase == _RELAX) | (on_one & (pick == 2))
+            x_new = jnp.where(half, s.x + 0.5 * direction, x_next)
+            r_new, gap_new = jax.tree.map(lambda p, q: jnp.where(half, p, q), (r_h, v_h), (r, gap))
+            a_new = jnp.where(half, 0.5, a)
+            trial = jax.tree.map(
+                lambda p, q: jnp.where(s.phase == _RELAX, p, q), (r, gap), (r_h, v_h)
+            ) + (jnp.where(on_one & (pick == 2), a_star, s.trial[2]),)
         k = jnp.where(moved, s.step + 1, s.step)
         new = _State(
-            x=x_next, response=r, gap=gap, step=k,
-            gaps=jnp.where(candidate, s.gaps, s.gaps.at[k].set(gap)),
-            alphas=jnp.where(moved, s.alphas.at[s.step].set(a), s.alphas),
-            phase=jnp.zeros_like(s.phase), fallback=s.fallback, result=s.result,
+            x=x_new, response=r_new, gap=gap_new, step=k,
+            gaps=jnp.where(candidate, s.gaps, s.gaps.at[k].set(gap_new)),
+            alphas=jnp.where(moved, s.alphas.at[s.step].set(a_new), s.alphas),
+            phase=jnp.full_like(s.phase, _RELAX), fallback=s.fallback, result=s.result,
             polish_at=s.polish_at,
             iterates=None if s.iterates is None else jnp.where(
-                candidate, s.iterates, s.iterates.at[k].set(x_next)),
+                candidate, s.iterates, s.iterates.at[k].set(x_new)),
+            trial=trial,
         )
         # Relaxing: decide from the relaxation's own state.
         code = status(new, jnp.where(first, gap, s.gaps[0]))
         relaxing = eqx.tree_at(lambda z: z.result, new, code)
+        # Between an optimal step's trials: the point stays, the trial is remembered.
+        mid_step = s if trial is None else eqx.tree_at(
+            lambda z: (z.phase, z.trial), s,
+            (jnp.where(s.phase == _RELAX, _TRIAL_ONE, _TRIAL_STAR).astype(s.phase.dtype), trial),
+        )
         # The polished candidate was just evaluated: the answer if V < tol and it is feasible
         # (even where the relaxation's own point has a smaller, negative V: that point may
         # be slightly infeasible). Else, if the relaxation had converged (V < tol), its point
@@ -247,14 +281,16 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
         evaluated = eqx.tree_at(
             lambda z: (z.x, z.response, z.gap, z.result, z.polish_at), new,
             (*polished, code, jnp.where(done, s.polish_at, 0.0)))
-        return jax.tree.map(lambda p, q: jnp.where(candidate, p, q), evaluated, relaxing)
+        return jax.tree.map(
+            lambda p, q, w: jnp.where(candidate, p, jnp.where(waiting, w, q)),
+            evaluated, relaxing, mid_step)
 
     def to_polish(s: _State) -> _State:
         """Games whose relaxation is ready: the polished point, as a candidate (phase 1)."""
         ready = s.result == _POLISH
         candidate = eqx.tree_at(
             lambda z: (z.x, z.phase, z.fallback, z.result), s,
-            (_polish(game, s), jnp.ones_like(s.phase), (s.x, s.response, s.gap),
+            (_polish(game, s), jnp.full_like(s.phase, _CANDIDATE), (s.x, s.response, s.gap),
              jnp.full_like(s.result, -1)))
         return jax.tree.map(lambda p, q: jnp.where(ready, p, q), candidate, s)
 
@@ -269,7 +305,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
 
             return jax.lax.scan(scan_body, s, None, length=length)[0]
 
-        state = scan(to_polish(scan(state, max_steps + 1)), 1)
+        per_step = 1 if step == "constant" else 3  # body iterations per relaxation step
+        state = scan(to_polish(scan(state, 1 + per_step * max_steps)), 1)
     else:
         def relax(s):
             return jax.lax.while_loop(lambda s: s.result == -1, body, s)
@@ -410,7 +447,8 @@ def solve(
         game: an :class:`AbstractNIGame` (e.g. :class:`evjax.ConstrainedChargingGame`).
         x0: (M, T) starting point (default ``game.start()``); need not be feasible.
         step: ``"constant"`` (a_s = ``alpha``, paper 003 uses 0.5) or ``"optimal"``
-            (Krawczyk-Uryasev: a_s minimises the NI gap along the step, 3 responses per step).
+            (Krawczyk-Uryasev: a_s minimises the NI gap along the step, 2 or 3 responses
+            per step).
         tol: stop when the NI gap V(x) = max_y Psi(x, y) < tol (eq (28)), in payoff units.
         max_steps: relaxation steps at most.
         adjoint: ``"implicit"`` (implicit function theorem at the solution's KKT point) or
