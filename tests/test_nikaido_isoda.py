@@ -95,20 +95,48 @@ def test_step_rules_agree_and_the_optimal_step_takes_fewer_steps():
 
 @pytest.mark.parametrize("step", ["constant", "optimal"])
 def test_a_rejected_early_polish_goes_on_relaxing(monkeypatch, step):
-    """Polishing from the first relaxation step (POLISH_AT = 1: as soon as V < V(x0)) guesses
-    the wrong active set of this constrained game, so the candidate is rejected; the
-    relaxation must go on and end at the same equilibrium as the default schedule."""
+    """The early polish's candidate is rejected when it is not feasible: here a polish that
+    breaks the row sums while V is large (so only the early one); the relaxation must go on
+    to V < tol, polish again and end at the same equilibrium as the default schedule."""
     import evjax.solvers.nikaido_isoda as ni
 
     game = constrained(problem(2))
     reference = solve_jit(game, step=step)
-    monkeypatch.setattr(ni, "POLISH_AT", 1.0)
-    eager = jax.jit(lambda g: solve(g, step=step))(game)  # a fresh trace reads POLISH_AT
-    assert int(eager.result) == RESULTS.successful
-    # Accepted at step 1 it would have stopped there: the rejected branch ran.
-    assert int(eager.steps) > 1
-    np.testing.assert_allclose(eager.value, reference.value, atol=1e-9)
-    assert float(eager.gap) < 1e-8
+    polish = ni._polish
+
+    def spoiled(game, state, *args):
+        x = polish(game, state, *args)
+        return jnp.where(state.gap > 1e-6, x.at[0, 0].add(0.01), x)
+
+    monkeypatch.setattr(ni, "_polish", spoiled)
+    late = jax.jit(lambda g: solve(g, step=step))(game)  # a fresh trace sees the patch
+    assert int(late.result) == RESULTS.successful
+    assert float(late.gap) < 1e-8
+    # The relaxation went on to V < tol (the early polish happens at V < 1e-3 V(x0)).
+    gaps = np.asarray(late.gap_history)[: int(late.steps) + 1]
+    assert gaps[-1] < 1e-8 < 1e-3 * gaps[0]
+    assert int(late.steps) > int(reference.steps)
+    np.testing.assert_allclose(late.value, reference.value, atol=1e-9)
+
+
+def test_time_separable_polish_is_the_dense_polish(monkeypatch):
+    """The Schur-complement Newton solve of a time-separable game against the dense one
+    (active set of the start's response fixed: no active-set updates)."""
+    import evjax.solvers.nikaido_isoda as ni
+
+    game = constrained(problem(2))
+    x = solve_jit(game).value + 1e-3 * jnp.asarray(
+        np.random.default_rng(0).normal(size=game.shape))
+    r = optimal_response(game, x)
+    active = ni._active(game, x, r)
+    root = (x, r.row_mult, r.shared_mult)
+    separable = ni._polish_separable(game, root, active, steps=3, updates=0)
+    monkeypatch.setattr(ConstrainedChargingGame, "time_separable", False)
+    dense = ni._polish(game, ni._State(
+        x=x, response=r, gap=None, step=None, gaps=None, alphas=None, phase=None,
+        fallback=None, result=None, polish_at=None, iterates=None, trial=None))
+    assert float(jnp.max(jnp.abs(separable - x))) > 1e-4  # it moved
+    np.testing.assert_allclose(separable, dense, atol=1e-12, rtol=0)
 
 
 def test_ni_function_is_the_total_unilateral_gain():

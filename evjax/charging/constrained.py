@@ -60,6 +60,7 @@ class ConstrainedChargingGame(AbstractNIGame):
     maximize: bool = eqx.field(static=True, default=False)
     own_convex: ClassVar[bool] = True  # a coalition's cost is convex in its members' rows
     quadratic: ClassVar[bool] = True  # quadratic costs, affine capacity constraints
+    time_separable: ClassVar[bool] = True  # prices and capacities act step by step
 
     def __init__(
         self,

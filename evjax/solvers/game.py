@@ -42,6 +42,11 @@ class AbstractNIGame(eqx.Module):
     # affine: the Hessian blocks of the optimal response are then constant, and it computes
     # them once per response instead of at every interior-point step.
     quadratic: ClassVar[bool] = False
+    # True where the pseudo-gradient at step t (:meth:`own_gradients`) and the shared
+    # constraints' gradients depend on x only through the column x[:, t]: the polish's
+    # Newton systems are then T small (M, M) blocks coupled by the row sums and the shared
+    # multipliers, solved by a Schur complement instead of one dense (MT, MT) factorisation.
+    time_separable: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod

@@ -137,6 +137,9 @@ _TRIAL_STAR = 3  # optimal step: evaluate x + a* d
 
 _POLISH = -2  # the relaxation is close enough: polish, then evaluate the polished point
 POLISH_AT = 1e-3  # first polish at V(x) < 1e-3 V(x0); if rejected, the second at V < tol
+# Time-separable games polish with active-set updates (:func:`_polish_separable`), which
+# tolerate a rougher active set: their first polish comes earlier.
+POLISH_AT_SEPARABLE = 1e-2
 
 
 def _respond(game, x, options):
@@ -157,7 +160,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     Polishing early pays: once the relaxation has the active set, the polish lands on the
     equilibrium (exactly, for a quadratic game) while the relaxation would need many more
     steps to bring V below ``tol`` (V roughly halves per constant step). So there are up to
-    two polishes: relax until V < max(tol, ``POLISH_AT`` V(x0)), polish, evaluate the
+    two polishes: relax until V < max(tol, ``POLISH_AT`` V(x0)) (``POLISH_AT_SEPARABLE`` for
+    time-separable games), polish, evaluate the
     candidate: accepted if V < tol and feasible, else the relaxation goes on from where it
     was until V < tol, is polished again, and is the answer if that polish does not improve
     on it. The polishes sit between the rounds of a three-round ``fori_loop``, not in the
@@ -179,7 +183,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
                    alphas=jnp.full(max_steps, jnp.nan, dtype),
                    phase=jnp.asarray(_FIRST, jnp.int32),
                    fallback=(x0, zeros, nan), result=jnp.asarray(-1, jnp.int32),
-                   polish_at=jnp.asarray(0.0 if unrolled else POLISH_AT, dtype),
+                   polish_at=jnp.asarray(0.0 if unrolled else POLISH_AT_SEPARABLE
+                                         if game.time_separable else POLISH_AT, dtype),
                    iterates=jnp.full((max_steps + 1, *x0.shape), jnp.nan, dtype) if record
                    else None,
                    trial=None if step == "constant" else (zeros, nan, jnp.ones((), dtype)))
@@ -329,6 +334,8 @@ def _polish(game, state: _State, steps: int = 3):
     active = _active(game, state.x, state.response)
     has_eq = jnp.isfinite(game.row_sums())
     root = (state.x, jnp.where(has_eq, state.response.row_mult, 0.0), state.response.shared_mult)
+    if game.time_separable:
+        return _polish_separable(game, root, active, steps)
     flat, unravel = jax.flatten_util.ravel_pytree(root)
 
     def residual(v):
@@ -346,6 +353,95 @@ def _polish(game, state: _State, steps: int = 3):
     else:
         out = jax.lax.fori_loop(0, steps, lambda _, v: newton(jax.jacfwd(residual)(v))(v), flat)
     return unravel(out)[0]
+
+
+def _polish_separable(game, root, active, steps: int, updates: int = 3):
+    """:func:`_polish` for a ``time_separable`` game, with active-set updates.
+
+    The KKT Jacobian in x is T blocks B_t (M, M), one per step; the row sums and the shared
+    constraints couple them through y = (row multipliers, shared multipliers), (M + K,). So
+    a Newton step solves the T blocks (QR) and the (M + K) Schur complement, O(T M^3): at
+    M = 20, T = 24 about 50 times fewer flops than the dense (MT + M + K) factorisation.
+    Being cheap, it can afford a primal-dual active-set update (Hintermueller, Ito and
+    Kunisch 2002) after each Newton solve: a bound joins the active set where the new point
+    violates it, leaves it where its multiplier has the wrong sign (likewise the shared
+    constraints), ``updates`` times. The relaxation's response then only has to find the
+    active set roughly, so the early polish is accepted sooner.
+    """
+    m, t = game.shape
+    x0, nu0, lam0 = root
+    seeds = jnp.broadcast_to(jnp.eye(m, dtype=x0.dtype)[:, :, None], (m, m, t))
+    lower, upper = game.bounds()
+    has_lo, has_hi = jnp.isfinite(lower), jnp.isfinite(upper)
+
+    def solver(x, y, act):
+        """The Newton system at (x, y) with active set ``act``, factored: rhs -> step."""
+        def r_x(x_, y_):
+            return _kkt((x_, *y_), act, (game,))[0]
+
+        def r_y(x_, y_):
+            return jnp.concatenate(_kkt((x_, *y_), act, (game,))[1:])
+
+        _, lin = jax.linearize(lambda x_: r_x(x_, y), x)
+        b = jnp.transpose(jax.vmap(lin)(seeds), (2, 1, 0))  # (T, M_i, M_j): d r_x[i,t]/d x[j,t]
+        c = jax.jacfwd(lambda y_: r_x(x, y_))(y)  # ((M, T, M), (M, T, K))
+        c = jnp.transpose(jnp.concatenate(c, axis=-1), (1, 0, 2))  # (T, M, M + K)
+        d = jnp.transpose(jax.jacrev(lambda x_: r_y(x_, y))(x), (2, 0, 1))  # (T, M + K, M)
+        f = jnp.concatenate(jax.jacfwd(lambda y_: r_y(x, y_))(y), axis=-1)  # (M + K, M + K)
+        q, r = jnp.linalg.qr(b)  # (T, M, M)
+
+        def block_solve(rhs):  # B_t^-1 rhs_t, rhs (T, M, k)
+            return jax.lax.linalg.triangular_solve(
+                r, jnp.einsum("tji,tjk->tik", q, rhs), left_side=True, lower=False)
+
+        b_inv_c = block_solve(c)
+        schur = f - jnp.einsum("tkm,tmj->kj", d, b_inv_c)
+        q_s, r_s = jnp.linalg.qr(schur)
+
+        def step(res_x, res_y):  # res_x (M, T), res_y (M + K,)
+            b_inv_r = block_solve(res_x.T[:, :, None])[..., 0]  # (T, M)
+            dy = _upper_solve(r_s, q_s.T @ (res_y - jnp.einsum("tkm,tm->k", d, b_inv_r)))
+            dx = b_inv_r - jnp.einsum("tmj,j->tm", b_inv_c, dy)
+            return dx.T, dy
+
+        return step
+
+    def split(y):
+        return y[:m], y[m:]
+
+    def newton(v, act):
+        x, y = v
+        step = solver(x, split(y), act) if game.quadratic else None
+
+        def one(_, v):
+            x, y = v
+            res = _kkt((x, *split(y)), act, (game,))
+            solve = step if step is not None else solver(x, split(y), act)
+            dx, dy = solve(res[0], jnp.concatenate(res[1:]))
+            return x - dx, y - dy
+
+        return jax.lax.fori_loop(0, steps, one, v)
+
+    def update(act, v):
+        """Primal-dual active-set rule: active where multiplier > slack (c = 1)."""
+        x, y = v
+        nu, lam = split(y)
+        free = (jnp.zeros_like(act[0]), jnp.zeros_like(act[1]), act[2])
+        stationarity = _kkt((x, nu, lam), free, (game,))[0]  # own + multiplier terms
+        lo = has_lo & (stationarity > jnp.where(has_lo, x - lower, 0.0))
+        hi = has_hi & ~lo & (-stationarity > jnp.where(has_hi, upper - x, 0.0))
+        g = game.shared(x)
+        shared = lam + g > 0 if g.shape[0] else act[2]
+        return lo, hi, shared
+
+    def round_(_, carry):
+        act, v = carry
+        v = newton(v, act)
+        return update(act, v), v
+
+    v = (x0, jnp.concatenate([nu0, lam0]))
+    act, v = jax.lax.fori_loop(0, updates, round_, (active, v))
+    return newton(v, act)[0]
 
 
 def _upper_solve(r, b):
