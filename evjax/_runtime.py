@@ -1,14 +1,25 @@
-"""A workaround for a deadlock in jaxlib 0.10's CPU runtime, applied when evjax is imported.
+"""Workarounds for a deadlock in jaxlib 0.10's CPU runtime.
 
-A ``jax.vmap`` of :func:`evjax.solvers.solve` over five or more games (nested while loops
-with batched linear algebra) can stop forever on jaxlib 0.10's CPU backend: every thread
-asleep, the main thread waiting for the executable to finish. Reproduced on 2 cores; the
-trigger is XLA's concurrency-optimised scheduler (with it off, 1,000 batched solves finish;
-passing the option per executable through ``compiler_options`` does not help). So on jaxlib
-0.10, importing evjax adds ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` to
-``XLA_FLAGS``. XLA reads the variable when its first backend starts, so this works when evjax
-is imported before the first JAX computation, and changes nothing else. It never overrides a
-value you set, and ``EVJAX_KEEP_XLA_FLAGS=1`` turns it off.
+The cause (native stacks of hung processes, gdb): jaxlib 0.10's batched LAPACK kernels
+(Cholesky, triangular solves, QR, ...) hand the matrices of a batch to XLA's intra-op thread
+pool and block a thread until they are done (``jax::ParallelBatchMap``). When as many such
+calls run side by side as the pool has threads (2 on a 2-core machine), every pool thread
+waits for work that no thread is left to run: all threads asleep, forever. A ``jax.vmap`` of
+:func:`evjax.solvers.solve` makes every linear-algebra call batched, and XLA runs
+independent calls concurrently. jaxlib 0.11.1 and later do not have this parallel path.
+
+evjax avoids it by construction: in the solver every LAPACK call needs the result of the
+previous one (one chain; right-hand sides solved together, explicit inverses of small
+blocks where several solves share a factor; see ``evjax/solvers``), so no two run at once.
+Code of your own that vmaps several independent LAPACK calls on jaxlib 0.10 can still
+deadlock; the fix there is jax >= 0.11.1.
+
+Before the cause was found, XLA's concurrency-optimised scheduler looked like the trigger,
+and on jaxlib 0.10 importing evjax still adds
+``--xla_cpu_enable_concurrency_optimized_scheduler=false`` to ``XLA_FLAGS`` (it orders
+independent work so that less of it overlaps). XLA reads the variable when its first
+backend starts, so this works when evjax is imported before the first JAX computation. It
+never overrides a value you set, and ``EVJAX_KEEP_XLA_FLAGS=1`` turns it off.
 """
 
 from __future__ import annotations

@@ -388,19 +388,17 @@ def _polish_separable(game, root, active, steps: int, updates: int = 3):
         c = jnp.transpose(jnp.concatenate(c, axis=-1), (1, 0, 2))  # (T, M, M + K)
         d = jnp.transpose(jax.jacrev(lambda x_: r_y(x_, y))(x), (2, 0, 1))  # (T, M + K, M)
         f = jnp.concatenate(jax.jacfwd(lambda y_: r_y(x, y_))(y), axis=-1)  # (M + K, M + K)
-        q, r = jnp.linalg.qr(b)  # (T, M, M)
-
-        def block_solve(rhs):  # B_t^-1 rhs_t, rhs (T, M, k)
-            return jax.lax.linalg.triangular_solve(
-                r, jnp.einsum("tji,tjk->tik", q, rhs), left_side=True, lower=False)
-
-        b_inv_c = block_solve(c)
-        schur = f - jnp.einsum("tkm,tmj->kj", d, b_inv_c)
-        q_s, r_s = jnp.linalg.qr(schur)
+        # Explicit inverses (QR, then R^-1 Q'), so that applying them is matrix products and
+        # the LAPACK calls form one chain: jaxlib 0.10's batched LAPACK kernels deadlock
+        # when several run side by side (``evjax/_runtime.py``). Small, well-conditioned
+        # blocks; the Newton iteration's exact residuals absorb the rounding.
+        b_inv = _inverse(b)  # (T, M, M)
+        b_inv_c = jnp.einsum("tmn,tnk->tmk", b_inv, c)
+        s_inv = _inverse(f - jnp.einsum("tkm,tmj->kj", d, b_inv_c))
 
         def step(res_x, res_y):  # res_x (M, T), res_y (M + K,)
-            b_inv_r = block_solve(res_x.T[:, :, None])[..., 0]  # (T, M)
-            dy = _upper_solve(r_s, q_s.T @ (res_y - jnp.einsum("tkm,tm->k", d, b_inv_r)))
+            b_inv_r = jnp.einsum("tmn,nt->tm", b_inv, res_x)  # (T, M)
+            dy = s_inv @ (res_y - jnp.einsum("tkm,tm->k", d, b_inv_r))
             dx = b_inv_r - jnp.einsum("tmj,j->tm", b_inv_c, dy)
             return dx.T, dy
 
@@ -442,6 +440,13 @@ def _polish_separable(game, root, active, steps: int, updates: int = 3):
     v = (x0, jnp.concatenate([nu0, lam0]))
     act, v = jax.lax.fori_loop(0, updates, round_, (active, v))
     return newton(v, act)[0]
+
+
+def _inverse(a):
+    """a^-1 for a (batch of) square matrices, by QR (no pivoting loop): R^-1 Q'."""
+    q, r = jnp.linalg.qr(a)
+    return jax.lax.linalg.triangular_solve(r, jnp.swapaxes(q, -1, -2), left_side=True,
+                                           lower=False)
 
 
 def _upper_solve(r, b):

@@ -194,41 +194,32 @@ def _cho_solve(chol, b):
     return solve(chol, solve(chol, b), transpose_a=True)
 
 
-class _Saddle(eqx.Module):
-    """The players' block saddle systems [[H + Sigma, E'], [E, -F]], factored.
+def _saddle_solve(hd, e, has_eq, qy, qe):
+    """Solve the players' block saddle systems [[H + Sigma, E'], [E, -F]] [dy; dnu] = [qy; -qe].
 
     E (P, R, n) sums each row's T entries (zero rows where a row has no equality) and F is
-    the identity on those free rows, whose multipliers are then just their right-hand sides.
+    the identity on those free rows, whose multipliers are then just their right-hand sides:
+    (H + Sigma) dy + E' dnu = qy, and E dy = qe on rows with an equality (dnu = qe on free
+    rows). ``qy`` (P, n, m) and ``qe`` (P, R, m): m right-hand sides at once.
+
     H + Sigma is positive definite (a convex block with its barrier terms, or shifted by the
-    inertia correction), so the system is solved by Cholesky factors of H + Sigma and of
-    the (R, R) Schur complement E (H + Sigma)^-1 E' (+ I on free rows): no pivoting, whose
-    permutation bookkeeping would be a sequential loop per solve on CPU.
+    inertia correction), so the system is solved by Cholesky factors of H + Sigma and of the
+    (R, R) Schur complement E (H + Sigma)^-1 E' (+ I on free rows): no pivoting, whose
+    permutation bookkeeping would be a sequential loop per solve on CPU. The LAPACK calls
+    form one chain (each needs the previous one's result; every right-hand side goes through
+    one call): jaxlib 0.10's batched LAPACK kernels block a thread-pool thread while their
+    batch runs on the same pool, so two of them running side by side on a 2-thread pool
+    deadlock (see ``evjax/_runtime.py``).
     """
-
-    chol: Float[Array, "P n n"]
-    h_inv_et: Float[Array, "P n R"]
-    schur_chol: Float[Array, "P R R"]
-    e: Float[Array, "P R n"]
-    has_eq: Bool[Array, "P R"]
-
-    @staticmethod
-    def factor(hd, e, has_eq) -> "_Saddle":
-        chol = _cholesky(hd)
-        h_inv_et = _cho_solve(chol, jnp.swapaxes(e, 1, 2))
-        free = jax.vmap(jnp.diag)((~has_eq).astype(hd.dtype))
-        schur = jnp.einsum("prn,pnq->prq", e, h_inv_et) + free
-        return _Saddle(chol, h_inv_et, _cholesky(schur, symmetrize=True), e, has_eq)
-
-    def solve(self, qy, qe):
-        """(dy, dnu) with (H + Sigma) dy + E' dnu = qy and E dy - F dnu = -qe on free rows
-        (dnu = qe there), E dy = qe on rows with an equality; trailing axes are columns."""
-        vector = qy.ndim == 2
-        qy, qe = (qy[..., None], qe[..., None]) if vector else (qy, qe)
-        hq = _cho_solve(self.chol, qy)
-        rhs = jnp.where(self.has_eq[..., None], jnp.einsum("prn,pnm->prm", self.e, hq) - qe, qe)
-        dnu = _cho_solve(self.schur_chol, rhs)
-        dy = hq - jnp.einsum("pnr,prm->pnm", self.h_inv_et, dnu)
-        return (dy[..., 0], dnu[..., 0]) if vector else (dy, dnu)
+    r = e.shape[1]
+    chol = _cholesky(hd)
+    solved = _cho_solve(chol, jnp.concatenate([jnp.swapaxes(e, 1, 2), qy], axis=2))
+    h_inv_et, hq = solved[..., :r], solved[..., r:]
+    free = jax.vmap(jnp.diag)((~has_eq).astype(hd.dtype))
+    schur = jnp.einsum("prn,pnq->prq", e, h_inv_et) + free
+    rhs = jnp.where(has_eq[..., None], jnp.einsum("prn,pnm->prm", e, hq) - qe, qe)
+    dnu = _cho_solve(_cholesky(schur, symmetrize=True), rhs)
+    return hq - jnp.einsum("pnr,prm->pnm", h_inv_et, dnu), dnu
 
 
 def _step(prob: _Problem, st: _State, mu_floor) -> _State:
@@ -258,7 +249,7 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
         r_d = r_d + jnp.einsum("kpn,k->pn", jac, shift)
     r_d = jnp.where(prob.pad, 0.0, r_d)
 
-    # The block saddle systems (:class:`_Saddle`); padding entries: identity.
+    # The block saddle systems (:func:`_saddle_solve`); padding entries: identity.
     p, n = st.y.shape
     r = prob.rhs.shape[1]
     diag = jnp.where(prob.pad, 1.0, sigma)
@@ -277,18 +268,20 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
         floor = 1e-8 * (1.0 + jnp.max(jnp.abs(hd), axis=(1, 2)))
         inertia = jnp.where(lam_min > floor, 0.0, floor - lam_min)
         hd = hd + inertia[:, None, None] * jnp.eye(hd.shape[1], dtype=dtype)[None]
-    saddle = _Saddle.factor(hd, e, prob.has_eq)
     if k:
         jac_t = jnp.moveaxis(jac, 0, 2)  # (P, n, K)
-        qy, qnu = saddle.solve(-r_d, -r_e)
-        uy, unu = saddle.solve(jac_t, jnp.zeros((p, r, k), dtype))
+        sol_y, sol_nu = _saddle_solve(
+            hd, e, prob.has_eq, jnp.concatenate([-r_d[..., None], jac_t], axis=2),
+            jnp.concatenate([-r_e[..., None], jnp.zeros((p, r, k), dtype)], axis=2))
+        (qy, uy), (qnu, unu) = (sol_y[..., 0], sol_y[..., 1:]), (sol_nu[..., 0], sol_nu[..., 1:])
         # Woodbury for the K shared constraints: Schur complement diag(s/lam) + U A^-1 U'
         # (K, K), symmetric positive definite.
         schur = jnp.diag(st.s / st.lam) + jnp.einsum("pnk,pnj->kj", jac_t, uy)
         z = _cho_solve(_cholesky(schur, symmetrize=True), jnp.einsum("pnk,pn->k", jac_t, qy))
         dy, dnu = qy - jnp.einsum("pnk,k->pn", uy, z), qnu - jnp.einsum("prk,k->pr", unu, z)
     else:
-        dy, dnu = saddle.solve(-r_d, -r_e)
+        dy, dnu = _saddle_solve(hd, e, prob.has_eq, -r_d[..., None], -r_e[..., None])
+        dy, dnu = dy[..., 0], dnu[..., 0]
     dy = jnp.where(prob.pad, 0.0, dy)
     dzl = jnp.where(prob.has_lo, mu / sl - st.zl - st.zl / sl * dy, 0.0)
     dzu = jnp.where(prob.has_hi, mu / su - st.zu + st.zu / su * dy, 0.0)
