@@ -127,14 +127,15 @@ def test_time_separable_polish_is_the_dense_polish(monkeypatch):
     game = constrained(problem(2))
     x = solve_jit(game).value + 1e-3 * jnp.asarray(
         np.random.default_rng(0).normal(size=game.shape))
-    r = optimal_response(game, x)
+    r = jax.jit(optimal_response)(game, x)
     active = ni._active(game, x, r)
     root = (x, r.row_mult, r.shared_mult)
-    separable = ni._polish_separable(game, root, active, steps=3, updates=0)
+    separable = jax.jit(lambda g, root, active: ni._polish_separable(
+        g, root, active, steps=3, updates=0))(game, root, active)
     monkeypatch.setattr(ConstrainedChargingGame, "time_separable", False)
-    dense = ni._polish(game, ni._State(
+    dense = jax.jit(lambda g, x, r: ni._polish(g, ni._State(
         x=x, response=r, gap=None, step=None, gaps=None, alphas=None, phase=None,
-        fallback=None, result=None, polish_at=None, iterates=None, trial=None))
+        fallback=None, result=None, polish_at=None, iterates=None, trial=None)))(game, x, r)
     assert float(jnp.max(jnp.abs(separable - x))) > 1e-4  # it moved
     np.testing.assert_allclose(separable, dense, atol=1e-12, rtol=0)
 

@@ -432,14 +432,13 @@ def _polish_separable(game, root, active, steps: int, updates: int = 3):
         shared = lam + g > 0 if g.shape[0] else act[2]
         return lo, hi, shared
 
-    def round_(_, carry):
+    def round_(_, carry):  # Newton, then the next active set (unused after the last round)
         act, v = carry
         v = newton(v, act)
         return update(act, v), v
 
     v = (x0, jnp.concatenate([nu0, lam0]))
-    act, v = jax.lax.fori_loop(0, updates, round_, (active, v))
-    return newton(v, act)[0]
+    return jax.lax.fori_loop(0, updates + 1, round_, (active, v))[1][0]
 
 
 def _inverse(a):
