@@ -291,7 +291,7 @@ def test_parameter_design_on_the_constrained_game_meets_the_target_by_an_indepen
     before = coalition_ratio(p.mu)
     target = before + 5e-4
     res = design_parameters(game, [0, 1], parameter="mu", group="coalition", at_least=target,
-                            outer=3, inner=15, learning_rate=0.05)
+                            outer=3, inner=8, learning_rate=0.05)
     assert res.feasible
     x = H.potential_equilibrium(p, (0, 1), **constraints)
     assert (x < 1e-9).any() and (x.sum(axis=0) > 2.0 - 1e-9).any()  # the constraints bind
