@@ -122,20 +122,18 @@ def test_a_rejected_early_polish_goes_on_relaxing(monkeypatch, step):
 def test_time_separable_polish_is_the_dense_polish(monkeypatch):
     """The Schur-complement Newton solve of a time-separable game against the dense one
     (active set of the start's response fixed: no active-set updates)."""
-    import evjax.solvers.nikaido_isoda as ni
+    from evjax.solvers import kkt
 
     game = constrained(problem(2))
     x = solve_jit(game).value + 1e-3 * jnp.asarray(
         np.random.default_rng(0).normal(size=game.shape))
     r = jax.jit(optimal_response)(game, x)
-    active = ni._active(game, x, r)
+    active = kkt.active_set(game, x, r)
     root = (x, r.row_mult, r.shared_mult)
-    separable = jax.jit(lambda g, root, active: ni._polish_separable(
+    separable = jax.jit(lambda g, root, active: kkt.polish_separable(
         g, root, active, steps=3, updates=0))(game, root, active)
     monkeypatch.setattr(ConstrainedChargingGame, "time_separable", False)
-    dense = jax.jit(lambda g, x, r: ni._polish(g, ni._State(
-        x=x, response=r, gap=None, step=None, gaps=None, alphas=None, phase=None,
-        fallback=None, result=None, polish_at=None, iterates=None, trial=None)))(game, x, r)
+    dense = jax.jit(kkt.polish)(game, x, r)
     assert float(jnp.max(jnp.abs(separable - x))) > 1e-4  # it moved
     np.testing.assert_allclose(separable, dense, atol=1e-12, rtol=0)
 
