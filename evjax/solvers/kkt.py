@@ -1,7 +1,7 @@
 """The equilibrium's KKT conditions: the residual with a fixed active set, and the polish.
 
 At a (normalised) equilibrium of an :class:`AbstractNIGame`, every row's pseudo-gradient
-(:meth:`AbstractNIGame.own_gradients`) plus its row-sum and shared-constraint multipliers
+(:meth:`AbstractNIGame.own_gradients`) plus its row-sum and shared-constraint multiplier
 terms vanishes on the free entries, active bounds hold with equality, and active shared
 constraints are zero. :func:`kkt_residual` is that system with the active set fixed: the
 implicit adjoint differentiates it, and :func:`polish` runs Newton on it to land on the
