@@ -6,8 +6,8 @@ NI gap tolerance 1e-8, solved by
 
 * evjax: ``evjax.solvers.solve(ConstrainedChargingGame(game, (), nonnegative=True),
   tol=1e-8)``, jitted, float64, with the constant step (default) and the optimal step; single
-  solves, a ``jax.vmap`` over ``--batch`` instances (a^t perturbed) in one call, and the
-  implicit gradient of the summed cost of stations 0..4 with respect to mu;
+  solves, a ``jax.vmap`` over ``--batch`` instances (a^t perturbed) in one call, the same
+  instances in one ``jax.lax.map(..., batch_size=--chunk)`` call, and the implicit gradient of the summed cost of stations 0..4 with respect to mu;
 * NashOpt (``benchmarks/_nashopt.py``): ``GNEP_LQ`` (variational) with the solvers given by
   ``--solvers`` (default: dr_daqp, lemke_dual, qp_gnep, the accurate ones that take under a
   few seconds here; ``all`` adds lemke, log_ipm, prox_admm, extragradient, op_extrap, which
@@ -115,6 +115,8 @@ def _parser():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=1000,
                         help="instances in the batched (vmapped) evjax call")
+    parser.add_argument("--chunk", type=int, default=CHUNK,
+                        help="games per vectorised chunk in the chunked batched call")
     parser.add_argument("--sizes", default="5,10,20,40",
                         help="N values for the iteration counts of both step rules (T = 24)")
     parser.add_argument("--scaling-t", default=",".join(map(str, SCALING_T)),
@@ -131,7 +133,11 @@ def _ints(text):
     return [int(v) for v in str(text).split(",") if v.strip()]
 
 
-def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, sizes="5,10,20,40",
+IPM = "evjax solve (interior-point responses)"
+CHUNK = 25  # the chunked batched call's vmap width: a chunk's (T, M, M) blocks stay in cache
+
+
+def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,10,20,40",
             solvers=DEFAULT_SOLVERS, scaling_t=SCALING_T, n=20, t=24, concentrated=5,
             steps=STEPS, log=print) -> dict:
     """Every measurement of the benchmark, as a dict (``details`` and ``suite`` format it).
@@ -181,6 +187,13 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, sizes="5,10,20,40",
         solutions[name] = np.asarray(sol.value)
         calls[name] = (lambda step=step: jax.block_until_ready(solve[step](cg)), (), {})
     x_ref = solutions[f"evjax solve (step={steps[0]})"]
+    # What the closed-form responses buy: the first step rule with interior-point responses.
+    ipm = jax.jit(lambda g: evjax.solvers.solve(g, tol=1e-8, step=steps[0], throw=False,
+                                                response_method="interior_point"))
+    ipm_x = np.asarray(jax.block_until_ready(ipm(cg)).value)
+    log(f"evjax step={steps[0]} with interior-point responses: max |x - x_evjax| "
+        f"{np.abs(ipm_x - x_ref).max():.1e}")
+    calls[IPM] = (lambda: jax.block_until_ready(ipm(cg)), (), {})
 
     solver_names = [] if not have_nashopt else list(_nashopt.VGNE_SOLVERS) if (
         solvers == "all") else [s.strip() for s in solvers.split(",") if s.strip()]
@@ -230,6 +243,31 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, sizes="5,10,20,40",
         log(f"evjax batched step={step}: {batch} instances in {batched[step][0]:.2f} s "
             f"(compilation {first:.1f} s); result codes {codes.tolist()}, steps up to "
             f"{int(np.asarray(out.steps).max())}", flush=True)
+
+    # Chunked: the same instances in one call, `jax.lax.map(..., batch_size=chunk)`: vmapped
+    # `chunk` at a time, so that a chunk's Newton blocks stay in the CPU's cache (a vmap of
+    # 1000 streams 77 MB of (T, M, M) blocks through memory per pass) and each chunk's loops
+    # stop at its own slowest game. Only arrays with a nonzero size come out: jax 0.10's
+    # lax.map with batch_size fails on the (0,)-shaped shared multipliers.
+    chunk = min(chunk, batch)
+    chunked = {}
+    for step in steps:
+        def one(a_, step=step):
+            sol = evjax.solvers.solve(batch_game(a_), tol=1e-8, step=step, throw=False)
+            return sol.value, sol.result
+
+        t0 = time.perf_counter()
+        run = jax.jit(lambda a_, one=one: jax.lax.map(one, a_, batch_size=chunk)).lower(
+            a_batch).compile()
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        value, result = jax.block_until_ready(run(a_batch))
+        chunked[step] = (time.perf_counter() - t0, np.asarray(result))
+        same = float(np.abs(np.asarray(value) - np.asarray(batched[step][1].value)).max())
+        log(f"evjax chunked step={step}: {batch} instances, {chunk} at a time, in "
+            f"{chunked[step][0]:.2f} s (compilation {first:.1f} s); result codes "
+            f"{np.bincount(chunked[step][1], minlength=5).tolist()}, max |x - vmapped x| "
+            f"{same:.1e}", flush=True)
 
     # Gradients: d(summed cost of stations 0..4 at equilibrium)/d mu.
     coalition = np.arange(min(5, n))
@@ -303,6 +341,7 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, sizes="5,10,20,40",
         log(f"T={t_}: evjax {by_t[-1]['evjax']:.3g} s, NashOpt "
             + ("skipped" if nashopt_s is None else f"{nashopt_s:.3g} s"), flush=True)
     return dict(n=n, t=t, steps=steps, batch=batch, timings=timings, batched=batched,
+                chunk=chunk, chunked=chunked,
                 fastest=fastest, fd=fd, counts=counts, by_n=by_n, by_t=by_t,
                 certificates=certificates, compile_s=compile_s, have_nashopt=have_nashopt,
                 scaling_step=steps[0])
@@ -342,14 +381,18 @@ def details(m: dict) -> tuple[str, str]:
         batch_s, out = m["batched"][step]
         ok = int(np.sum(np.asarray(out.result) == 0))
         grad_s = timings[f"evjax implicit gradient (step={step})"].median
+        chunk_s, chunk_codes = m["chunked"][step]
         rows.append([
-            step, f"{single * 1e3:.0f}", ratio(base and base / single, "> 1"),
-            f"{batch_s / batch * 1e3:.1f} ({ok}/{batch} conv.)",
+            step, f"{single * 1e3:.1f}", ratio(base and base / single, "> 1"),
+            f"{batch_s / batch * 1e3:.2f} ({ok}/{batch} conv.)",
             ratio(base and base / (batch_s / batch), ">= 100"),
-            f"{grad_s * 1e3:.0f}", ratio(med and med / grad_s, ">= 100"),
+            f"{chunk_s / batch * 1e3:.2f} ({int(np.sum(chunk_codes == 0))}/{batch} conv.)",
+            ratio(base and base / (chunk_s / batch), ">= 100"),
+            f"{grad_s * 1e3:.1f}", ratio(med and med / grad_s, ">= 100"),
         ])
-    headers = ["evjax step", "single [ms]", "NashOpt/single", "batched [ms/inst]",
-               "batched vs NashOpt seq.", "implicit grad [ms]", "NashOpt FD / implicit"]
+    headers = ["evjax step", "single [ms]", "NashOpt/single", "vmap [ms/inst]",
+               "vmap vs NashOpt seq.", f"chunks of {m['chunk']} [ms/inst]",
+               "chunked vs NashOpt seq.", "implicit grad [ms]", "NashOpt FD / implicit"]
     table = _common.markdown_table(headers, rows)
     steps_table = _common.markdown_table(["N", *[f"{s} step" for s in steps]], m["counts"])
     return table, steps_table
@@ -358,7 +401,8 @@ def details(m: dict) -> tuple[str, str]:
 SUITE_SOLVERS = "lemke_dual,dr_daqp"  # the suite's default: the two fastest accurate ones
 
 
-def suite(quick: bool = False, batch: int | None = None, repeats: int | None = None,
+def suite(quick: bool = False, batch: int | None = None, chunk: int = CHUNK,
+          repeats: int | None = None,
           fd_repeats: int | None = None, sizes: str | None = None,
           solvers: str = SUITE_SOLVERS, seed: int = 0, scaling_t=None, log=print):
     """Run the benchmark for ``python -m benchmarks``: a ``_report.Result``.
@@ -373,11 +417,13 @@ def suite(quick: bool = False, batch: int | None = None, repeats: int | None = N
 
     if quick:
         m = measure(repeats=repeats or 3, fd_repeats=fd_repeats or 1, batch=batch or 8,
+                    chunk=min(chunk, 4),
                     sizes=sizes or "4,6", solvers="lemke_dual", n=6, t=8, concentrated=2,
                     scaling_t=(4, 8) if scaling_t is None else scaling_t, seed=seed,
                     steps=("constant",), log=log)
     else:
         m = measure(repeats=repeats or 5, fd_repeats=fd_repeats or 2, batch=batch or 1000,
+                    chunk=chunk,
                     sizes=sizes or "5,10,20,40", solvers=solvers, seed=seed,
                     scaling_t=SCALING_T if scaling_t is None else scaling_t, log=log)
     table, steps_table = details(m)
@@ -389,6 +435,7 @@ def suite(quick: bool = False, batch: int | None = None, repeats: int | None = N
     for step in m["steps"]:
         single = timings[f"evjax solve (step={step})"].median
         per_inst = m["batched"][step][0] / batch
+        per_chunked = m["chunked"][step][0] / batch
         grad_s = timings[f"evjax implicit gradient (step={step})"].median
         headline += [
             _report.Headline(f"seconds per single solve, {step} step, {where}", single,
@@ -397,6 +444,10 @@ def suite(quick: bool = False, batch: int | None = None, repeats: int | None = N
             _report.Headline(f"seconds per instance, vmap of {batch}, {step} step", per_inst,
                              f"{baseline}, sequential solves", base, ">= 100x",
                              None if base is None else bool(base / per_inst >= 100)),
+            _report.Headline(f"seconds per instance, {batch} in chunks of {m['chunk']}, {step} "
+                             "step", per_chunked, f"{baseline}, sequential solves", base,
+                             ">= 100x",
+                             None if base is None else bool(base / per_chunked >= 100)),
             _report.Headline(f"seconds per gradient d(cost)/d mu, {step} step (implicit)",
                              grad_s, f"{baseline}, central finite differences "
                              f"({2 * m['n']} solves)", m["fd"][0] if m["fd"] else None,
@@ -411,7 +462,13 @@ def suite(quick: bool = False, batch: int | None = None, repeats: int | None = N
         f"Box-constrained charging game (x >= 0 binding), {where}, NI gap 1e-8, Nash (no "
         "coalition). Single solves and gradients: median of interleaved measurements after a "
         f"warm-up. Batched: one `jax.vmap` call over {batch} instances (a^t perturbed), "
-        "compiled ahead of time, then one timed call. NashOpt baseline: its fastest accurate "
+        "compiled ahead of time, then one timed call; chunked: the same instances in one "
+        f"`jax.lax.map(..., batch_size={m['chunk']})` call (vmapped {m['chunk']} at a time, "
+        "so that a chunk's Newton blocks stay in cache). Every evjax solve here computes its "
+        "optimal responses in closed form (water filling: one row per player, no shared "
+        "constraint; with the interior-point method instead, the single solve with the "
+        f"{m['steps'][0]} step takes {timings[IPM].median * 1e3:.1f} ms). NashOpt baseline: its "
+        "fastest accurate "
         + (f"solver, `{fastest}` (build + solve, {base * 1e3:.0f} ms), and its central "
            f"finite-difference gradient with respect to mu ({2 * m['n']} re-solves, "
            f"{m['fd'][0]:.2f} s). " if fastest else "solver: skipped (NashOpt not installed). ")
@@ -445,7 +502,8 @@ def main(argv=None):
     import _report
 
     print(_common.format_machine(_common.machine_info()))
-    result = suite(batch=args.batch, repeats=args.repeats, fd_repeats=args.fd_repeats,
+    result = suite(batch=args.batch, chunk=args.chunk, repeats=args.repeats,
+                   fd_repeats=args.fd_repeats,
                    sizes=args.sizes, solvers=args.solvers, seed=args.seed,
                    scaling_t=_ints(args.scaling_t))
     print()

@@ -112,7 +112,7 @@ def test_ni_rows_against_nashopt():
     pytest.importorskip("qpsolvers")
     result = bench_ni.suite(quick=True, sizes="6", scaling_t=())
     text = _report.section_body(result, {}, "test", "now")
-    assert check_ratios(text) == 3  # single solve, batched, gradient: all against NashOpt
+    assert check_ratios(text) == 4  # single, vmapped, chunked, gradient: all against NashOpt
     assert {s.label for s in result.scaling} == {"evjax NI solve (constant step)",
                                                  "NashOpt lemke_dual"}
     assert re.search(r"\| 6 +\| +\d+ \|", text)  # relaxation steps at N = 6

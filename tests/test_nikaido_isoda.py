@@ -259,3 +259,101 @@ def test_closed_form_own_gradients_are_the_autodiff_ones(membership):
     closed = game.own_gradients(x)
     generic = evjax.solvers.AbstractNIGame.own_gradients(game, x)
     np.testing.assert_allclose(closed, generic, rtol=1e-13, atol=1e-13)
+
+
+def station_best_response(p: Problem, x, i, *, nonnegative=False, rate_limit=None):
+    """Station i's best response to the others' x (numpy): min 1/2 y'Hy + q'y, sum y = d_i,
+    with its bounds, H = diag(mu_i + 2 b^t), q = a^t + b^t (others' total) - mu_i xbar_i
+    (by the dense interior-point QP of the helpers, or the KKT solve without bounds)."""
+    from helpers import qp_interior_point
+
+    b = np.broadcast_to(p.b, (T,))
+    h = np.diag(p.mu[i] + 2.0 * b)
+    q = p.a + b * (x.sum(axis=0) - x[i]) - p.mu[i] * p.xbar[i]
+    ones = np.ones((1, T))
+    g, h_in = [], []
+    if nonnegative:
+        g.append(-np.eye(T))
+        h_in.append(np.zeros(T))
+    if rate_limit is not None:
+        g.append(np.eye(T))
+        h_in.append(np.full(T, rate_limit))
+    if not g:
+        kkt = np.block([[h, ones.T], [ones, np.zeros((1, 1))]])
+        return np.linalg.solve(kkt, np.concatenate([-q, [p.d[i]]]))[:T]
+    return qp_interior_point(h, q, ones, np.array([p.d[i]]), np.vstack(g), np.concatenate(h_in))
+
+
+WATER_FILLING_CASES = [dict(nonnegative=True), dict(rate_limit=0.6),
+                       dict(nonnegative=True, rate_limit=0.6), {}]
+
+
+@pytest.mark.parametrize("constraints", WATER_FILLING_CASES)
+def test_the_water_filling_response_is_every_stations_exact_best_response(constraints):
+    """The closed-form response of a Nash game (one row per player, no shared constraint)
+    against each station's best response by a dense QP, and its multipliers against the
+    interior-point response's."""
+    p = problem(3)
+    game = ConstrainedChargingGame(p.game(), (), **constraints)
+    x = np.random.default_rng(4).uniform(0.0, 0.8, (N, T))
+    r = jax.jit(lambda g, x: optimal_response(g, x, method="water_filling"))(game, x)
+    assert bool(r.converged) and int(r.steps) == 1
+    for i in range(N):
+        np.testing.assert_allclose(r.y[i], station_best_response(p, x, i, **constraints),
+                                   atol=1e-10, rtol=0)
+    if constraints:  # the bounds bind somewhere, else this would test little
+        assert (np.asarray(r.lower_mult) > 1e-6).any() or (np.asarray(r.upper_mult) > 1e-6).any()
+    ipm = jax.jit(lambda g, x: optimal_response(g, x, method="interior_point"))(game, x)
+    for field in ("y", "row_mult", "lower_mult", "upper_mult"):
+        np.testing.assert_allclose(getattr(r, field), getattr(ipm, field), atol=1e-6,
+                                   err_msg=field)
+
+
+@pytest.mark.parametrize("membership", [False, True])
+def test_solves_with_water_filling_responses_are_certified_equilibria(membership):
+    """Water-filling responses give the equilibrium, for the Nash game and a coalition as
+    data (every station a player): certified by independent best responses (ADMM), and the
+    same as with interior-point responses (the polish makes both exact)."""
+    p = problem(5)
+    coalitions = np.array([1.0, 1.0, 0.0, 0.0, 0.0]) if membership else ()
+    game = ConstrainedChargingGame(p.game(), coalitions, nonnegative=True, rate_limit=0.6)
+    run = jax.jit(solve, static_argnames="response_method")
+    fast = run(game, response_method="water_filling")
+    assert int(fast.result) == RESULTS.successful and int(fast.response_steps) == 1
+    if not membership:  # (one comparison suffices: each solve compiles for seconds)
+        slow = run(game, response_method="interior_point")
+        assert int(slow.result) == RESULTS.successful and int(slow.response_steps) > 1
+        np.testing.assert_allclose(fast.value, slow.value, atol=1e-10, rtol=0)
+    x = np.asarray(fast.value)
+    assert (x < 1e-9).any() and (x > 0.6 - 1e-9).any()  # both bounds bind
+    players = [[0, 1], [2], [3], [4]] if membership else [[i] for i in range(N)]
+    for player in players:
+        gain = constrained_best_response_gain(p, x, player, nonnegative=True, rate_limit=0.6)
+        assert gain < 1e-8, (player, gain)
+
+
+def test_water_filling_is_refused_where_it_does_not_apply():
+    p = problem(0)
+    x = np.zeros((N, T))
+    for game in (ConstrainedChargingGame(p.game(), ([0, 1],)),  # a player with two rows
+                 ConstrainedChargingGame(p.game(), (), capacity=3.0)):  # a shared constraint
+        with pytest.raises(ValueError, match="water_filling"):
+            optimal_response(game, x, method="water_filling")
+    with pytest.raises(ValueError, match="method must be"):
+        optimal_response(ConstrainedChargingGame(p.game(), ()), x, method="newton")
+
+
+def test_without_the_polish_the_relaxation_stops_at_the_gap():
+    """``polish=False`` is the paper's algorithm as it stands: relax until V < tol. Its point
+    is then an equilibrium to the gap's accuracy: V quadratic in the distance, so about
+    sqrt(tol) from the polished one, which takes fewer steps."""
+    game = ConstrainedChargingGame(problem(2).game(), (), nonnegative=True)
+    run = jax.jit(solve, static_argnames="polish")
+    plain, polished = run(game, polish=False), run(game)
+    assert int(plain.result) == int(polished.result) == RESULTS.successful
+    assert 0.0 <= float(plain.gap) < 1e-8 and float(polished.gap) < 1e-12
+    assert int(plain.steps) > int(polished.steps)
+    gaps = np.asarray(plain.gap_history)[: int(plain.steps) + 1]
+    assert gaps[-2] >= 1e-8 > gaps[-1]  # it stopped at the first step below tol
+    error = float(jnp.max(jnp.abs(plain.value - polished.value)))
+    assert 1e-12 < error < 1e-3

@@ -133,9 +133,11 @@ class ConstrainedChargingGame(AbstractNIGame):
         b = jnp.broadcast_to(g.b, (g.n_steps,))
         if self.membership is not None:
             summed = self._team() @ x
-        else:
+        elif all(len(p) == 1 for p in self.players):
+            summed = x
+        else:  # a static 0/1 matrix: a matrix product, not a scatter (slow under vmap)
             owner = owner_of(self.players)
-            summed = jax.ops.segment_sum(x, owner, len(self.players))[owner]
+            summed = jnp.asarray(owner[:, None] == owner[None, :], x.dtype) @ x
         return g.price(x)[None, :] + b[None, :] * summed + g.mu[:, None] * (x - g.xbar)
 
     def _team(self) -> Float[Array, "N N"]:
@@ -180,16 +182,25 @@ def constrained_cost_ratios(game: ConstrainedChargingGame, coalition, **options)
 
     Nash and C-Nash equilibria come from :func:`evjax.solvers.solve` (``options`` are passed
     on; it raises unless both converge); ``game``'s own coalitions are ignored. ``coalition``
-    is a list of station indices (it fixes the players, which are static)."""
-    from ..solvers import solve
+    is a list of station indices (it fixes the players, which are static). Compiled once per
+    game structure, coalition and options (an eager solve would compile its loops again at
+    every call, with the game's values baked in)."""
     from .coalitions import coalition_lists
+
+    members = tuple(int(i) for i in coalition_lists([list(coalition)], game.game.n_stations)[0])
+    return _constrained_cost_ratios(game, members, tuple(sorted(options.items())))
+
+
+@eqx.filter_jit
+def _constrained_cost_ratios(game: ConstrainedChargingGame, members, options):
+    from ..solvers import solve
     from .metrics import Ratios, group_costs
 
-    members = coalition_lists([list(coalition)], game.game.n_stations)[0]
+    options = dict(options)
     constraints = dict(nonnegative=game.nonnegative, rate_limit=game.rate_limit,
                        capacity=game.capacity)
     nash_game = ConstrainedChargingGame(game.game, (), **constraints)
-    cnash_game = ConstrainedChargingGame(game.game, [members], **constraints)
+    cnash_game = ConstrainedChargingGame(game.game, [list(members)], **constraints)
     mask = jnp.zeros(game.game.n_stations).at[jnp.asarray(members)].set(1.0)
     nash = group_costs(game.game, solve(nash_game, **options).value, mask)
     cnash = group_costs(game.game, solve(cnash_game, **options).value, mask)

@@ -69,7 +69,8 @@ class NISolution(eqx.Module):
         steps: relaxation steps taken.
         gap_history: (max_steps + 1,) V at every iterate (NaN after the last).
         step_sizes: (max_steps,) the a_s used (NaN after the last).
-        response_steps: interior-point iterations of the last optimal response.
+        response_steps: interior-point iterations of the last optimal response (1 for a
+            closed-form water-filling response).
         response: the last optimal response Z(value) with its multipliers.
         iterates: (max_steps + 1, M, T) the relaxation's points x_0 .. x_steps (NaN after the
             last; polished candidates are not relaxation points) when solved with
@@ -146,7 +147,8 @@ def _respond(game, x, options):
     return optimal_response(game, x, **dict(options))
 
 
-def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=False):
+def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=False,
+           polish=True):
     """The relaxation loop, with polishes (:func:`.kkt.polish`) checked by the NI gap.
 
     Every optimal response is computed at one place in the loop body, the one copy of the
@@ -183,7 +185,7 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
                    alphas=jnp.full(max_steps, jnp.nan, dtype),
                    phase=jnp.asarray(_FIRST, jnp.int32),
                    fallback=(x0, zeros, nan), result=jnp.asarray(-1, jnp.int32),
-                   polish_at=jnp.asarray(0.0 if unrolled else POLISH_AT_SEPARABLE
+                   polish_at=jnp.asarray(0.0 if unrolled or not polish else POLISH_AT_SEPARABLE
                                          if game.time_separable else POLISH_AT, dtype),
                    iterates=jnp.full((max_steps + 1, *x0.shape), jnp.nan, dtype) if record
                    else None,
@@ -208,7 +210,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
              (s.gap < threshold) & near_feasible,
              s.gap > 1e6 * jnp.maximum(first_gap, tol),
              s.step >= max_steps],
-            [RESULTS.infeasible, RESULTS.nonfinite, _POLISH, RESULTS.diverged,
+            [RESULTS.infeasible, RESULTS.nonfinite,
+             _POLISH if polish else RESULTS.successful, RESULTS.diverged,
              RESULTS.max_steps_reached],
             -1,
         )
@@ -290,17 +293,22 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
             lambda p, q, w: jnp.where(candidate, p, jnp.where(waiting, w, q)),
             evaluated, relaxing, mid_step)
 
-    def to_polish(s: _State) -> _State:
+    def to_polish(s: _State, gated=False) -> _State:
         """Games whose relaxation is ready: the polished point, as a candidate (phase 1)."""
         ready = s.result == _POLISH
         candidate = eqx.tree_at(
             lambda z: (z.x, z.phase, z.fallback, z.result), s,
-            (_polish(game, s), jnp.full_like(s.phase, _CANDIDATE), (s.x, s.response, s.gap),
-             jnp.full_like(s.result, -1)))
+            (_polish(game, s, ready if gated else None), jnp.full_like(s.phase, _CANDIDATE),
+             (s.x, s.response, s.gap), jnp.full_like(s.result, -1)))
         return jax.tree.map(lambda p, q: jnp.where(ready, p, q), candidate, s)
 
-    def maybe_polish(s: _State) -> _State:  # skipped unless ready (when not batched)
-        return jax.lax.cond(s.result == _POLISH, to_polish, lambda s: s, s)
+    def maybe_polish(s: _State) -> _State:
+        """``to_polish`` if ready. A ``while_loop`` of at most one trip, not a ``cond``: under
+        ``jax.vmap`` a ``cond`` becomes a select that polishes every game of the batch, while
+        the loop makes its one trip only if some game is ready, and the polish's own rounds
+        (``run``) stop at once for the games that are not."""
+        return jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.asarray(False), to_polish(
+            c[1], gated=True)), (s.result == _POLISH, s))[1]
 
     if unrolled:
         def scan(s, length):
@@ -323,9 +331,9 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     return state, jnp.maximum(state.result, 0)
 
 
-def _polish(game, state: _State):
+def _polish(game, state: _State, run=None):
     """The relaxation's point polished by Newton on the KKT conditions (:func:`polish`)."""
-    return polish(game, state.x, state.response)
+    return polish(game, state.x, state.response, run=run)
 
 
 def _solution(game, state: _State, result) -> NISolution:
@@ -385,6 +393,8 @@ def solve(
     throw: bool = True,
     response_tol: float = 1e-10,
     response_steps: int = 100,
+    response_method: str = "auto",
+    polish: bool = True,
     record: bool = False,
 ) -> NISolution:
     """The (normalised) Nash equilibrium of ``game`` by Nikaido-Isoda relaxation.
@@ -404,6 +414,10 @@ def solve(
             ``result`` (what batched, ``vmap``-ed solves use).
         response_tol, response_steps: KKT tolerance and iteration cap of each optimal
             response (:func:`evjax.solvers.optimal_response`).
+        response_method: how to compute the optimal responses: ``"auto"`` (closed-form
+            water filling where the game allows it, else the interior-point method),
+            ``"interior_point"`` or ``"water_filling"`` (see
+            :func:`evjax.solvers.optimal_response`).
         record: keep the relaxation's iterates x_0 .. x_steps in ``iterates`` (memory
             (max_steps + 1) M T: for convergence plots of small games, not for sweeps).
 
@@ -423,10 +437,10 @@ def solve(
     x0 = game.start() if x0 is None else jnp.asarray(x0, jnp.result_type(float))
     if x0.shape != tuple(game.shape):
         raise ValueError(f"x0 must have shape {tuple(game.shape)}, got {x0.shape}")
-    inner = (("max_steps", response_steps), ("tol", response_tol),
-             ("unrolled", adjoint == "unrolled"))
+    inner = (("max_steps", response_steps), ("method", response_method),
+             ("tol", response_tol), ("unrolled", adjoint == "unrolled"))
     options = dict(step=step, alpha=alpha, tol=tol, max_steps=max_steps, inner=inner,
-                   unrolled=adjoint == "unrolled", record=bool(record))
+                   unrolled=adjoint == "unrolled", record=bool(record), polish=bool(polish))
     if adjoint == "implicit":
         state, result = _implicit(game, x0, options)
     else:

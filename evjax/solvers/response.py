@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
+from . import water_filling
 from .game import AbstractNIGame, Blocks
 
 TAU = 0.995  # fraction to the boundary
@@ -329,6 +330,7 @@ def optimal_response(
     tol: float = 1e-10,
     max_steps: int = 100,
     unrolled: bool = False,
+    method: str = "auto",
 ) -> Response:
     """Z(x): every player's best unilateral deviation from ``x`` at once, over the joint set.
 
@@ -339,8 +341,23 @@ def optimal_response(
     result by Newton on the equilibrium's KKT conditions instead. ``unrolled=True`` runs
     exactly ``max_steps`` iterations in a ``lax.scan`` (freezing once converged), so that
     reverse-mode autodiff can go through it; otherwise a ``lax.while_loop`` stops at ``tol``.
+
+    ``method``: ``"interior_point"`` (any game), ``"water_filling"`` (the exact closed form
+    of :func:`evjax.solvers.water_filling.water_filling`: players of one row each, quadratic,
+    time-separable, no shared constraints), or ``"auto"``: water filling where it applies.
     """
-    prob = _problem(game, jnp.asarray(x))
+    x = jnp.asarray(x)
+    if method not in ("auto", "interior_point", "water_filling"):
+        raise ValueError(f"method must be 'auto', 'interior_point' or 'water_filling', "
+                         f"got {method!r}")
+    separable = water_filling.applies(game, x)
+    if method == "water_filling" and not separable:
+        raise ValueError(
+            "method='water_filling' needs a quadratic, time-separable game whose players own "
+            "one row each and without shared constraints; use 'interior_point'")
+    if method != "interior_point" and separable:
+        return water_filling.water_filling(game, x, tol=tol)
+    prob = _problem(game, x)
     st = _measure(prob, _initial(prob, prob.x))
     tol = tol * jnp.maximum(1.0, jnp.max(jnp.abs(st.derivatives[0])))
 
