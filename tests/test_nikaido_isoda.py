@@ -248,7 +248,7 @@ def test_bad_options_raise_clear_errors():
 
 
 @pytest.mark.parametrize("membership", [False, True])
-def test_closed_form_own_gradients_are_the_autodiff_ones(membership):
+def test_closed_form_own_gradients_are_the_autodiff_ones(membership, monkeypatch):
     """ConstrainedChargingGame.own_gradients (closed form, used by the polish and the
     implicit adjoint) against the generic reverse-mode default of AbstractNIGame."""
     p = problem(3, time_varying=True)
@@ -259,6 +259,12 @@ def test_closed_form_own_gradients_are_the_autodiff_ones(membership):
     closed = game.own_gradients(x)
     generic = evjax.solvers.AbstractNIGame.own_gradients(game, x)
     np.testing.assert_allclose(closed, generic, rtol=1e-13, atol=1e-13)
+    # Likewise the own curvature (the water-filling response's), and the generic default's
+    # two forms (one product per row for a time-separable game, one per entry otherwise).
+    curvature = evjax.solvers.AbstractNIGame.own_curvature
+    np.testing.assert_allclose(game.own_curvature(x), curvature(game, x), rtol=1e-13)
+    monkeypatch.setattr(ConstrainedChargingGame, "time_separable", False)
+    np.testing.assert_allclose(game.own_curvature(x), curvature(game, x), rtol=1e-13)
 
 
 def station_best_response(p: Problem, x, i, *, nonnegative=False, rate_limit=None):

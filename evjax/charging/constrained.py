@@ -140,6 +140,13 @@ class ConstrainedChargingGame(AbstractNIGame):
             summed = jnp.asarray(owner[:, None] == owner[None, :], x.dtype) @ x
         return g.price(x)[None, :] + b[None, :] * summed + g.mu[:, None] * (x - g.xbar)
 
+    def own_curvature(self, x: Float[Array, "N T"]) -> Float[Array, "N T"]:
+        """d^2 / d(x_i^t)^2 of station i's player's cost: mu_i + 2 b^t (the price's slope,
+        once through the price and once through the player's own summed profile)."""
+        g = self.game
+        b = jnp.broadcast_to(g.b, (g.n_steps,))
+        return jnp.broadcast_to(g.mu[:, None] + 2.0 * b[None, :], x.shape).astype(x.dtype)
+
     def _team(self) -> Float[Array, "N N"]:
         """1 where stations i and j share a coalition (and on the diagonal); membership mode."""
         together = self.membership.T @ self.membership

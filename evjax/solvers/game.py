@@ -86,6 +86,21 @@ class AbstractNIGame(eqx.Module):
         jac = jax.jacrev(self.losses)(x)  # (P, M, T)
         return jac[owner_of(self.players), jnp.arange(x.shape[0])]
 
+    def own_curvature(self, x: Float[Array, "M T"]) -> Float[Array, "M T"]:
+        """Each entry's second derivative of its owner's loss, d^2 loss_owner(r) / d x[r, t]^2
+        (M, T): the diagonals of the players' own Hessians (what a water-filling response
+        needs). Default: Jacobian-vector products of :meth:`own_gradients`, one per row for a
+        ``time_separable`` game (the derivative along row r at every t at once holds
+        d g[r', t] / d x[r, t] for every r'), one per entry otherwise. A game with a closed
+        form may override it (:class:`evjax.ConstrainedChargingGame` does)."""
+        m, t = x.shape
+        _, lin = jax.linearize(self.own_gradients, x)
+        if self.time_separable:
+            seeds = jnp.broadcast_to(jnp.eye(m, dtype=x.dtype)[:, :, None], (m, m, t))
+            return jnp.diagonal(jax.vmap(lin)(seeds), axis1=0, axis2=1).T
+        seeds = jnp.eye(m * t, dtype=x.dtype).reshape(m * t, m, t)
+        return jnp.diagonal(jax.vmap(lin)(seeds).reshape(m * t, m * t)).reshape(m, t)
+
     def losses(self, x: Float[Array, "M T"]) -> Float[Array, " P"]:
         """Payoffs as losses to minimise: costs as they are, profits negated."""
         p = self.payoffs(x)

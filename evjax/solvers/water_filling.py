@@ -32,17 +32,6 @@ def applies(game: AbstractNIGame, x) -> bool:
     return bool(game.quadratic and game.time_separable and one_row_each and no_shared)
 
 
-def own_curvature(game: AbstractNIGame, x: Float[Array, "M T"]) -> Float[Array, "M T"]:
-    """h[r, t] = d own_gradients(x)[r, t] / d x[r, t]: the diagonal of each row's own Hessian.
-
-    For a time-separable game the derivative along e_r at every t at once (one Jacobian-vector
-    product per row) holds d g[r', t] / d x[r, t] for every r'; its row r is the diagonal."""
-    m = x.shape[0]
-    _, lin = jax.linearize(game.own_gradients, x)
-    seeds = jnp.broadcast_to(jnp.eye(m, dtype=x.dtype)[:, :, None], (m, m, x.shape[1]))
-    return jnp.diagonal(jax.vmap(lin)(seeds), axis1=0, axis2=1).T  # (M, T)
-
-
 def water_filling(game: AbstractNIGame, x: Float[Array, "M T"], *, tol: float = 1e-10):
     """Z(x) for a game where :func:`applies`: every row's exact constrained minimiser.
 
@@ -53,7 +42,7 @@ def water_filling(game: AbstractNIGame, x: Float[Array, "M T"], *, tol: float = 
 
     dtype = x.dtype
     g = game.own_gradients(x)
-    h = own_curvature(game, x)
+    h = game.own_curvature(x)
     lower, upper = game.bounds()
     has_lo, has_hi = jnp.isfinite(lower), jnp.isfinite(upper)
     lo, hi = jnp.where(has_lo, lower, -jnp.inf), jnp.where(has_hi, upper, jnp.inf)
