@@ -7,7 +7,8 @@ NI gap tolerance 1e-8, solved by
 * evjax: ``evjax.solvers.solve(ConstrainedChargingGame(game, (), nonnegative=True),
   tol=1e-8)``, jitted, float64, with the constant step (default) and the optimal step; single
   solves, a ``jax.vmap`` over ``--batch`` instances (a^t perturbed) in one call, the same
-  instances in one ``jax.lax.map(..., batch_size=--chunk)`` call, and the implicit gradient of the summed cost of stations 0..4 with respect to mu;
+  instances in one ``jax.lax.map(..., batch_size=--chunk)`` call, and the implicit gradient
+  of the summed cost of stations 0..4 with respect to mu;
 * NashOpt (``benchmarks/_nashopt.py``): ``GNEP_LQ`` (variational) with the solvers given by
   ``--solvers`` (default: dr_daqp, lemke_dual, qp_gnep, the accurate ones that take under a
   few seconds here; ``all`` adds lemke, log_ipm, prox_admm, extragradient, op_extrap, which

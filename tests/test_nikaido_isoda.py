@@ -363,3 +363,21 @@ def test_without_the_polish_the_relaxation_stops_at_the_gap():
     assert gaps[-2] >= 1e-8 > gaps[-1]  # it stopped at the first step below tol
     error = float(jnp.max(jnp.abs(plain.value - polished.value)))
     assert 1e-12 < error < 1e-3
+
+
+def test_an_infeasible_water_filling_game_is_reported_infeasible():
+    """Rate limits that cannot carry a station's energy (T r_i < d_i), traced so that the
+    constructor cannot refuse them: the closed-form response cannot meet the row sum, and
+    the solve says the game is infeasible instead of returning a point."""
+    p = problem(6)
+    rate = jnp.asarray(0.5 * p.d / T)
+
+    def run(r):
+        game = ConstrainedChargingGame(p.game(), (), nonnegative=True, rate_limit=r)
+        r = optimal_response(game, game.start())
+        return solve(game, throw=False).result, r.converged, r.primal_residual
+
+    result, converged, primal = jax.jit(run)(rate)
+    assert int(result) == RESULTS.infeasible
+    assert not bool(converged)
+    np.testing.assert_allclose(primal, np.max(p.d - T * rate), rtol=1e-12)

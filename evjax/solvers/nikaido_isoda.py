@@ -173,7 +173,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     in the program (a second copy doubles the compile time, and an outer ``while_loop`` or a
     relaxation before the ``fori_loop`` left jaxlib 0.10's CPU runtime deadlocked at 100
     batched games). ``unrolled`` runs the same body in ``lax.scan``s (``max_steps + 1``
-    steps, polish at ``tol``, then 1 step), frozen once finished.
+    steps, polish at ``tol``, then 1 step), frozen once finished. ``polish=False``: no
+    polish, the first relaxation point with V < tol is the answer.
     """
     dtype = x0.dtype
     respond = ft.partial(_respond, game, options=inner)
@@ -185,8 +186,9 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
                    alphas=jnp.full(max_steps, jnp.nan, dtype),
                    phase=jnp.asarray(_FIRST, jnp.int32),
                    fallback=(x0, zeros, nan), result=jnp.asarray(-1, jnp.int32),
-                   polish_at=jnp.asarray(0.0 if unrolled or not polish else POLISH_AT_SEPARABLE
-                                         if game.time_separable else POLISH_AT, dtype),
+                   polish_at=jnp.asarray(
+                       0.0 if unrolled or not polish else POLISH_AT_SEPARABLE
+                       if game.time_separable else POLISH_AT, dtype),
                    iterates=jnp.full((max_steps + 1, *x0.shape), jnp.nan, dtype) if record
                    else None,
                    trial=None if step == "constant" else (zeros, nan, jnp.ones((), dtype)))
@@ -418,6 +420,10 @@ def solve(
             water filling where the game allows it, else the interior-point method),
             ``"interior_point"`` or ``"water_filling"`` (see
             :func:`evjax.solvers.optimal_response`).
+        polish: polish the relaxation's point by Newton on the KKT conditions (default; the
+            equilibrium to rounding). ``False`` returns the relaxation's first point with
+            V < tol, the paper's algorithm as it stands: an equilibrium to the gap's accuracy
+            (V is quadratic in the distance, so about sqrt(tol) from the polished point).
         record: keep the relaxation's iterates x_0 .. x_steps in ``iterates`` (memory
             (max_steps + 1) M T: for convergence plots of small games, not for sweeps).
 

@@ -303,7 +303,8 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
         jnp.minimum(longest(st.zl, dzl, prob.has_lo), longest(st.zu, dzu, prob.has_hi)),
     )
     if k:
-        alpha = jnp.minimum(alpha, jnp.minimum(longest(st.s, ds, True), longest(st.lam, dlam, True)))
+        alpha = jnp.minimum(alpha, jnp.minimum(longest(st.s, ds, True),
+                                               longest(st.lam, dlam, True)))
     return _State(
         y=st.y + alpha * dy, nu=st.nu + alpha * dnu, zl=st.zl + alpha * dzl,
         zu=st.zu + alpha * dzu, s=st.s + alpha * ds, lam=st.lam + alpha * dlam,
