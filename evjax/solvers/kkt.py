@@ -95,8 +95,9 @@ def polish_separable(game: AbstractNIGame, root, active, steps: int, updates: in
 
     The KKT Jacobian in x is T blocks B_t (M, M), one per step; the row sums and the shared
     constraints couple them through y = (row multipliers, shared multipliers), (M + K,). So
-    a Newton step solves the T blocks (QR) and the (M + K) Schur complement, O(T M^3): at
-    M = 20, T = 24 about 50 times fewer flops than the dense (MT + M + K) factorisation.
+    a Newton step inverts the T blocks (:func:`_inverse`) and the (M + K) Schur complement,
+    O(T M^3): at M = 20, T = 24 about 50 times fewer flops than the dense (MT + M + K)
+    factorisation.
     Being cheap, it can afford a primal-dual active-set update (Hintermueller, Ito and
     Kunisch 2002) after each Newton solve: a bound joins the active set where the new point
     violates it, leaves it where its multiplier has the wrong sign (likewise the shared
