@@ -381,3 +381,25 @@ def test_an_infeasible_water_filling_game_is_reported_infeasible():
     assert int(result) == RESULTS.infeasible
     assert not bool(converged)
     np.testing.assert_allclose(primal, np.max(p.d - T * rate), rtol=1e-12)
+
+
+def test_solve_many_is_the_vmapped_solve():
+    """Chunks of 3 over 7 games (the last chunk short) give the one-vmap solutions, empty
+    leaves (a game without shared constraints has no shared multipliers) included."""
+    from evjax.solvers import solve_many
+
+    p = problem(8)
+    a_batch = p.a + np.random.default_rng(8).uniform(-0.3, 0.3, (7, T))
+
+    def make(a):
+        return ConstrainedChargingGame(p.with_(a=a).game(), (), nonnegative=True)
+
+    many = jax.jit(lambda a: solve_many(make, a, chunk=3))(a_batch)
+    vmapped = jax.jit(jax.vmap(lambda a: solve(make(a), throw=False)))(a_batch)
+    assert many.response.shared_mult.shape == (7, 0)
+    np.testing.assert_array_equal(many.result, vmapped.result)
+    np.testing.assert_array_equal(many.result, RESULTS.successful)
+    np.testing.assert_allclose(many.value, vmapped.value, atol=1e-13, rtol=0)
+    assert (np.asarray(many.value) < 1e-9).any()  # x >= 0 binds somewhere
+    with pytest.raises(ValueError, match="chunk"):
+        solve_many(make, a_batch, chunk=0)
