@@ -7,8 +7,8 @@ NI gap tolerance 1e-8, solved by
 * evjax: ``evjax.solvers.solve(ConstrainedChargingGame(game, (), nonnegative=True),
   tol=1e-8)``, jitted, float64, with the constant step (default) and the optimal step; single
   solves, a ``jax.vmap`` over ``--batch`` instances (a^t perturbed) in one call, the same
-  instances in one ``jax.lax.map(..., batch_size=--chunk)`` call, and the implicit gradient
-  of the summed cost of stations 0..4 with respect to mu;
+  instances in one ``evjax.solvers.solve_many(..., chunk=--chunk)`` call (vmapped in chunks),
+  and the implicit gradient of the summed cost of stations 0..4 with respect to mu;
 * NashOpt (``benchmarks/_nashopt.py``): ``GNEP_LQ`` (variational) with the solvers given by
   ``--solvers`` (default: dr_daqp, lemke_dual, qp_gnep, the accurate ones that take under a
   few seconds here; ``all`` adds lemke, log_ipm, prox_admm, extragradient, op_extrap, which
@@ -245,26 +245,21 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,1
             f"(compilation {first:.1f} s); result codes {codes.tolist()}, steps up to "
             f"{int(np.asarray(out.steps).max())}", flush=True)
 
-    # Chunked: the same instances in one call, `jax.lax.map(..., batch_size=chunk)`: vmapped
-    # `chunk` at a time, so that a chunk's Newton blocks stay in the CPU's cache (a vmap of
-    # 1000 streams 77 MB of (T, M, M) blocks through memory per pass) and each chunk's loops
-    # stop at its own slowest game. Only arrays with a nonzero size come out: jax 0.10's
-    # lax.map with batch_size fails on the (0,)-shaped shared multipliers.
+    # Chunked: the same instances in one `evjax.solvers.solve_many` call: vmapped `chunk` at
+    # a time inside one `lax.map`, so that a chunk's Newton blocks stay in the CPU's cache (a
+    # vmap of 1000 streams 77 MB of (T, M, M) blocks through memory per pass) and each
+    # chunk's loops stop at its own slowest game.
     chunk = min(chunk, batch)
     chunked = {}
     for step in steps:
-        def one(a_, step=step):
-            sol = evjax.solvers.solve(batch_game(a_), tol=1e-8, step=step, throw=False)
-            return sol.value, sol.result
-
         t0 = time.perf_counter()
-        run = jax.jit(lambda a_, one=one: jax.lax.map(one, a_, batch_size=chunk)).lower(
-            a_batch).compile()
+        run = jax.jit(lambda a_, step=step: evjax.solvers.solve_many(
+            batch_game, a_, chunk=chunk, tol=1e-8, step=step)).lower(a_batch).compile()
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        value, result = jax.block_until_ready(run(a_batch))
-        chunked[step] = (time.perf_counter() - t0, np.asarray(result))
-        same = float(np.abs(np.asarray(value) - np.asarray(batched[step][1].value)).max())
+        out = jax.block_until_ready(run(a_batch))
+        chunked[step] = (time.perf_counter() - t0, np.asarray(out.result))
+        same = float(np.abs(np.asarray(out.value) - np.asarray(batched[step][1].value)).max())
         log(f"evjax chunked step={step}: {batch} instances, {chunk} at a time, in "
             f"{chunked[step][0]:.2f} s (compilation {first:.1f} s); result codes "
             f"{np.bincount(chunked[step][1], minlength=5).tolist()}, max |x - vmapped x| "
@@ -464,8 +459,8 @@ def suite(quick: bool = False, batch: int | None = None, chunk: int = CHUNK,
         "coalition). Single solves and gradients: median of interleaved measurements after a "
         f"warm-up. Batched: one `jax.vmap` call over {batch} instances (a^t perturbed), "
         "compiled ahead of time, then one timed call; chunked: the same instances in one "
-        f"`jax.lax.map(..., batch_size={m['chunk']})` call (vmapped {m['chunk']} at a time, "
-        "so that a chunk's Newton blocks stay in cache). Every evjax solve here computes its "
+        f"`evjax.solvers.solve_many(..., chunk={m['chunk']})` call (one `lax.map`, vmapped "
+        f"{m['chunk']} at a time, so that a chunk's Newton blocks stay in cache). Every evjax solve here computes its "
         "optimal responses in closed form (water filling: one row per player, no shared "
         "constraint; with the interior-point method instead, the single solve with the "
         f"{m['steps'][0]} step takes {timings[IPM].median * 1e3:.1f} ms). NashOpt baseline: its "
