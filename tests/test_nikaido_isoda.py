@@ -11,6 +11,7 @@ import pytest
 import evjax
 from evjax import ConstrainedChargingGame
 from evjax.solvers import RESULTS, ni_function, optimal_response, solve
+from evjax.solvers.game import Blocks, unilateral_losses
 
 from helpers import Problem, central_difference, constrained_best_response_gain
 
@@ -138,23 +139,52 @@ def test_time_separable_polish_is_the_dense_polish(monkeypatch):
     np.testing.assert_allclose(separable, dense, atol=1e-12, rtol=0)
 
 
-def test_ni_function_is_the_total_unilateral_gain():
+@pytest.mark.parametrize("membership", [False, True])
+def test_ni_function_is_the_total_unilateral_gain(membership):
     p = problem(4)
-    game = ConstrainedChargingGame(p.game(), ([0, 1],))
+    if membership:  # coalitions as data: each station a player paying for its coalition
+        game = ConstrainedChargingGame(p.game(), jnp.asarray([1.0, 1.0, 0.0, 1.0, 0.0]))
+        pays = [[0, 1, 3], [0, 1, 3], [2], [0, 1, 3], [4]]
+    else:
+        game = ConstrainedChargingGame(p.game(), ([0, 1],))
+        pays = [list(q) for q in game.players]
     x = np.asarray(game.start())
     y = x + np.random.default_rng(0).normal(0, 0.1, x.shape)
     costs = lambda z: np.asarray(evjax.station_costs(p.game(), jnp.asarray(z)))  # noqa: E731
     expected = 0.0
-    for player in game.players:
+    for player, paid in zip(game.players, pays):
         z = x.copy()
         z[list(player)] = y[list(player)]
-        expected += costs(x)[list(player)].sum() - costs(z)[list(player)].sum()
+        expected += costs(x)[paid].sum() - costs(z)[paid].sum()
     np.testing.assert_allclose(ni_function(game, jnp.asarray(x), jnp.asarray(y)), expected,
                                rtol=1e-12)
+    # The closed-form unilateral losses equal the generic ones (one payoff per player).
+    generic = unilateral_losses(game, Blocks.of(game.players), jnp.asarray(x), jnp.asarray(y))
+    np.testing.assert_allclose(game.unilateral_losses(jnp.asarray(x), jnp.asarray(y)), generic,
+                               rtol=1e-13)
     # The optimal response maximises it: no random feasible y does better.
     r = optimal_response(game, jnp.asarray(x))
     best = float(ni_function(game, jnp.asarray(x), r.y))
     assert best >= ni_function(game, jnp.asarray(x), jnp.asarray(y)) - 1e-12
+
+
+def test_the_optimal_steps_slope_is_the_derivative_of_the_ni_gap():
+    """Danskin: d/da V(x + a d) at a = 0 is the derivative of Psi(x + a d, Z(x)) with Z(x)
+    held, which the optimal step uses; checked by central differences of V, each with its
+    own optimal response (constraints active)."""
+    game = constrained(problem(2))
+    x = game.start()
+    z = optimal_response(game, x).y
+    d = z - x
+    slope = jax.jvp(lambda v: ni_function(game, v, z), (x,), (d,))[1]
+
+    def gap(a):
+        v = x + a * d
+        return float(ni_function(game, v, optimal_response(game, v, tol=1e-12).y))
+
+    h = 1e-5
+    assert float(slope) < 0  # a descent direction for V
+    np.testing.assert_allclose(float(slope), (gap(h) - gap(-h)) / (2 * h), rtol=1e-6)
 
 
 def _objective(game_arrays):

@@ -147,6 +147,33 @@ class ConstrainedChargingGame(AbstractNIGame):
         b = jnp.broadcast_to(g.b, (g.n_steps,))
         return jnp.broadcast_to(g.mu[:, None] + 2.0 * b[None, :], x.shape).astype(x.dtype)
 
+    def unilateral_losses(self, x: Float[Array, "N T"],
+                          y: Float[Array, "N T"]) -> Float[Array, " P"]:
+        """Each player's cost after it alone moves its rows from ``x`` to ``y``, in closed form
+        (O(P N T) matrix products instead of P evaluations of every station's cost).
+
+        Player p owns the rows R_p and pays for the stations W_p (R_p itself, or a
+        station's coalition in membership mode). Its move D_p = sum_{i in R_p} (y_i - x_i)
+        shifts the price to a + b (X + D_p), and its cost is that price times its stations'
+        summed profile S_p + D_p, plus their quadratic terms (y's on R_p, x's elsewhere)."""
+        g = self.game
+        owns, pays = self._rows()
+        deviation = owns @ (y - x)
+        price = g.a + g.b * (jnp.sum(x, axis=0) + deviation)
+        quad_x = 0.5 * g.mu * jnp.sum((x - g.xbar) ** 2, axis=1)
+        quad_y = 0.5 * g.mu * jnp.sum((y - g.xbar) ** 2, axis=1)
+        return (jnp.sum(price * (pays @ x + deviation), axis=1) + pays @ quad_x
+                + owns @ (quad_y - quad_x))
+
+    def _rows(self) -> tuple[Float[Array, "P N"], Float[Array, "P N"]]:
+        """(owns, pays): 0/1 matrices of the rows each player moves and of the stations whose
+        costs it pays."""
+        if self.membership is not None:
+            return jnp.eye(self.game.n_stations), self._team()
+        owner = owner_of(self.players)
+        owns = jnp.asarray(np.arange(len(self.players))[:, None] == owner[None, :], float)
+        return owns, owns
+
     def _team(self) -> Float[Array, "N N"]:
         """1 where stations i and j share a coalition (and on the diagonal); membership mode."""
         together = self.membership.T @ self.membership

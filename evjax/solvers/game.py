@@ -106,6 +106,13 @@ class AbstractNIGame(eqx.Module):
         p = self.payoffs(x)
         return -p if self.maximize else p
 
+    def unilateral_losses(self, x: Float[Array, "M T"],
+                          y: Float[Array, "M T"]) -> Float[Array, " P"]:
+        """loss_p(y_p, x_-p) for every player p: each deviates alone from ``x`` to its rows of
+        ``y`` (the NI function's second term). The default evaluates :meth:`losses` once per
+        player (O(P) payoff evaluations); override it with a closed form where one exists."""
+        return unilateral_losses(self, Blocks.of(self.players), x, y)
+
 
 def owner_of(players: tuple[tuple[int, ...], ...]) -> np.ndarray:
     """(M,) the index of the player owning each row."""
@@ -182,5 +189,4 @@ def ni_function(game: AbstractNIGame, x: Float[Array, "M T"], y: Float[Array, "M
     The total gain of the players' unilateral moves from ``x`` to their rows of ``y``; for a
     profit game this is sum_p [R_p(y_p, x_-p) - R_p(x)], the paper's F(x, y).
     """
-    blocks = Blocks.of(game.players)
-    return jnp.sum(game.losses(x) - unilateral_losses(game, blocks, x, y))
+    return jnp.sum(game.losses(x) - game.unilateral_losses(x, y))

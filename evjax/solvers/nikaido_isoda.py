@@ -8,9 +8,10 @@
 V(x) >= 0 is the total gain the players could make by deviating alone; it is 0 exactly at
 an equilibrium, which is why a returned value with ``result == 0`` is one (to ``tol``). Step
 rules: ``"constant"`` (a_s = ``alpha``, the paper's 0.5) and ``"optimal"`` (Krawczyk and
-Uryasev's step minimising V along the relaxation direction; here by a parabola through V at
-a = 0, 1/2, 1, which is exact for quadratic games without active constraints, guarded by
-the sampled values).
+Uryasev's step minimising V along the relaxation direction; here by the parabola with V(0),
+V'(0) (Danskin's theorem: the derivative of Psi(x + a d, Z(x)) with Z(x) held) and V(1),
+which is exact for quadratic games without active constraints; x + d is kept where it has
+the lower V).
 
 Gradients of any function of the equilibrium reach the game's parameters two ways:
 ``adjoint="implicit"`` (default) applies the implicit function theorem to the equilibrium's
@@ -30,7 +31,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Float, Int
 
-from .game import AbstractNIGame, Blocks, unilateral_losses
+from .game import AbstractNIGame, ni_function
 from .kkt import active_set, kkt_residual, polish
 from .response import Response, optimal_response
 
@@ -95,8 +96,7 @@ class NISolution(eqx.Module):
 
 def ni_gap(game: AbstractNIGame, x, response: Response):
     """V(x) = Psi(x, Z(x)) given the optimal response at ``x``."""
-    blocks = Blocks.of(game.players)
-    return jnp.sum(game.losses(x) - unilateral_losses(game, blocks, x, response.y))
+    return ni_function(game, x, response.y)
 
 
 def violation(game: AbstractNIGame, x: Float[Array, "M T"]) -> Float[Array, ""]:
@@ -124,16 +124,15 @@ class _State(eqx.Module):
     result: Array  # -1 while running, _POLISH when the relaxation is ready for a polish
     polish_at: Array  # try a polish once V(x) < max(tol, polish_at * V(x0))
     iterates: Array | None  # (max_steps + 1, M, T) the points x_s, when recording
-    trial: tuple | None  # optimal step: (Z, V) at x + d/2, and the parabola's a*
+    trial: tuple | None  # optimal step: (Z, V) at x + d, and the parabola's a*
 
 
-# Phases: what the loop body evaluates next. The optimal step takes two or three body
-# iterations per relaxation step (x + d/2, x + d, and x + a* d unless a* is one of those).
+# Phases: what the loop body evaluates next. The optimal step takes one or two body
+# iterations per relaxation step (x + d, and x + a* d unless a* = 1).
 _FIRST = -1  # x0 (not evaluated yet)
-_RELAX = 0  # x is the evaluated relaxation point: take a step (constant) or try x + d/2
+_RELAX = 0  # x is the evaluated relaxation point: take a step (constant) or try x + d
 _CANDIDATE = 1  # x is a polished candidate
-_TRIAL_ONE = 2  # optimal step: V(x + d/2) known, try x + d
-_TRIAL_STAR = 3  # optimal step: evaluate x + a* d
+_TRIAL_STAR = 2  # optimal step: V(x + d) known, evaluate x + a* d
 
 
 _POLISH = -2  # the relaxation is close enough: polish, then evaluate the polished point
@@ -141,6 +140,9 @@ POLISH_AT = 1e-3  # first polish at V(x) < 1e-3 V(x0); if rejected, the second a
 # Time-separable games polish with active-set updates (``kkt.polish_separable``), which
 # tolerate a rougher active set: their first polish comes earlier.
 POLISH_AT_SEPARABLE = 1e-2
+# The optimal step takes its trial step (the last step's a*) where the parabola says it is
+# within this fraction of the best decrease, saving the second response.
+OPTIMAL_STEP_SLACK = 0.05
 
 
 def _respond(game, x, options):
@@ -154,9 +156,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     Every optimal response is computed at one place in the loop body, the one copy of the
     interior-point method in the compiled program: the body picks the next point (the first,
     a relaxation step, an optimal step's trial point, or a polished candidate), then
-    evaluates Z and V there. The optimal step rule's trials at x + d/2 and x + d are body
-    iterations of their own (phases), and the parabola's a* a third one unless a* is a trial
-    point; a second, vmapped copy of the interior-point method for the trials doubled the
+    evaluates Z and V there. The optimal step rule's trial at x + d is a body iteration
+    of its own (a phase), and the parabola's a* a second one unless a* = 1; a second, vmapped copy of the interior-point method for the trials doubled the
     compile time and left jaxlib 0.10's CPU runtime deadlocked at 100 batched games.
 
     Polishing early pays: once the relaxation has the active set, the polish lands on the
@@ -191,7 +192,7 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
                        if game.time_separable else POLISH_AT, dtype),
                    iterates=jnp.full((max_steps + 1, *x0.shape), jnp.nan, dtype) if record
                    else None,
-                   trial=None if step == "constant" else (zeros, nan, jnp.ones((), dtype)))
+                   trial=None if step == "constant" else (zeros, nan, nan, jnp.asarray(0.5, dtype)))
 
     def status(s: _State, first_gap):
         """The result code of the evaluated relaxation state ``s``, -1 to go on."""
@@ -218,16 +219,17 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
             -1,
         )
 
-    def parabola(v0, v_h, v_1):
-        """Krawczyk-Uryasev optimal step: a parabola through V at a = 0, 1/2, 1, minimised
-        on [0.05, 1]. Returns a* and which point to take: 0 (x + d/2), 1 (x + d) or 2
-        (x + a* d, when the parabola predicts a lower V than both trials)."""
-        c2 = 2.0 * (v_1 - 2.0 * v_h + v0)
-        c1 = v_1 - v0 - c2
-        a_star = jnp.clip(jnp.where(c2 > 0, -c1 / (2.0 * jnp.where(c2 > 0, c2, 1.0)), 1.0),
+    def parabola(v0, slope, a_t, v_t):
+        """Krawczyk-Uryasev optimal step: the parabola with V(0) = ``v0``, V'(0) = ``slope``
+        and V(``a_t``) = ``v_t``, minimised on [0.05, 1] (1 where it is not convex).
+        Returns a* and whether the trial ``a_t`` is as good: its V within 5% of the
+        predicted decrease of the minimum, V(a_t) - V(a*) <= 0.05 (V(0) - V(a*))."""
+        c2 = (v_t - v0 - slope * a_t) / a_t**2
+        a_star = jnp.clip(jnp.where(c2 > 0, -slope / (2.0 * jnp.where(c2 > 0, c2, 1.0)), 1.0),
                           0.05, 1.0)
-        values = jnp.stack([v_h, v_1, v0 + c1 * a_star + c2 * a_star**2])
-        return a_star, jnp.argmin(jnp.where(jnp.isfinite(values), values, jnp.inf))
+        a_star = jnp.where(jnp.isfinite(a_star), a_star, 0.5)
+        v_star = v0 + slope * a_star + c2 * a_star**2
+        return a_star, v_t - v_star <= OPTIMAL_STEP_SLACK * (v0 - v_star)
 
     def body(s: _State) -> _State:
         first, candidate = s.phase == _FIRST, s.phase == _CANDIDATE
@@ -235,8 +237,7 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
         if step == "constant":
             a = jnp.asarray(alpha, dtype)
         else:
-            a = jnp.select([s.phase == _RELAX, s.phase == _TRIAL_ONE, s.phase == _TRIAL_STAR],
-                           [0.5, 1.0, s.trial[2]], 0.0).astype(dtype)
+            a = s.trial[3]  # the trial step (the last step's a*), or a* itself
         x_next = jnp.where(first | candidate, s.x, s.x + a * direction)
         r = respond(x_next)  # the one interior-point method of the program
         gap = ni_gap(game, x_next, r)
@@ -245,18 +246,25 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
             x_new, r_new, gap_new, a_new = x_next, r, gap, a
             trial = None
         else:
-            r_h, v_h, _ = s.trial
-            a_star, pick = parabola(s.gap, v_h, gap)
-            on_one = s.phase == _TRIAL_ONE
-            half = on_one & (pick == 0)
-            moved = (on_one & (pick < 2)) | (s.phase == _TRIAL_STAR)
-            waiting = (s.phase == _RELAX) | (on_one & (pick == 2))
-            x_new = jnp.where(half, s.x + 0.5 * direction, x_next)
-            r_new, gap_new = jax.tree.map(lambda p, q: jnp.where(half, p, q), (r_h, v_h), (r, gap))
-            a_new = jnp.where(half, 0.5, a)
-            trial = jax.tree.map(
-                lambda p, q: jnp.where(s.phase == _RELAX, p, q), (r, gap), (r_h, v_h)
-            ) + (jnp.where(on_one & (pick == 2), a_star, s.trial[2]),)
+            # V'(0) along the direction, by Danskin's theorem: the derivative of
+            # Psi(x + a d, Z(x)) in a with the response Z(x) held (V = max_y Psi(x, y)).
+            slope = jax.jvp(lambda z: ni_function(game, z, s.response.y), (s.x,),
+                            (direction,))[1]
+            on_relax, on_star = s.phase == _RELAX, s.phase == _TRIAL_STAR
+            a_star, close = parabola(s.gap, slope, a, gap)
+            take_trial = on_relax & close
+            # At x + a* d: keep it unless the trial point has the lower V.
+            r_t, v_t, a_t, _ = s.trial
+            back = on_star & (v_t < gap)
+            moved = take_trial | on_star
+            waiting = on_relax & ~take_trial
+            x_new = jnp.where(back, s.x + a_t * direction, x_next)
+            r_new, gap_new = jax.tree.map(lambda p, q: jnp.where(back, p, q), (r_t, v_t),
+                                          (r, gap))
+            a_new = jnp.where(back, a_t, a)
+            # The next step's trial is this step's a*.
+            trial = jax.tree.map(lambda p, q: jnp.where(on_relax, p, q),
+                                 (r, gap, a, a_star), s.trial)
         k = jnp.where(moved, s.step + 1, s.step)
         new = _State(
             x=x_new, response=r_new, gap=gap_new, step=k,
@@ -274,7 +282,7 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
         # Between an optimal step's trials: the point stays, the trial is remembered.
         mid_step = s if trial is None else eqx.tree_at(
             lambda z: (z.phase, z.trial), s,
-            (jnp.where(s.phase == _RELAX, _TRIAL_ONE, _TRIAL_STAR).astype(s.phase.dtype), trial),
+            (jnp.full_like(s.phase, _TRIAL_STAR), trial),
         )
         # The polished candidate was just evaluated: the answer if V < tol and it is feasible
         # (even where the relaxation's own point has a smaller, negative V: that point may
@@ -320,7 +328,7 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
 
             return jax.lax.scan(scan_body, s, None, length=length)[0]
 
-        per_step = 1 if step == "constant" else 3  # body iterations per relaxation step
+        per_step = 1 if step == "constant" else 2  # body iterations per relaxation step
         state = scan(to_polish(scan(state, 1 + per_step * max_steps)), 1)
     else:
         def relax(s):
