@@ -3,6 +3,8 @@
 References: the closed form (unconstrained), independent ADMM best responses (constrained),
 finite differences of re-solved equilibria (gradients)."""
 
+import functools as ft
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -282,13 +284,20 @@ def test_closed_form_own_gradients_are_the_autodiff_ones(membership, monkeypatch
     """ConstrainedChargingGame.own_gradients (closed form, used by the polish and the
     implicit adjoint) against the generic reverse-mode default of AbstractNIGame."""
     p = problem(3, time_varying=True)
-    coalitions = (np.array([[1, 0, 1, 0, 0], [0, 1, 0, 1, 1]], float) if membership
-                  else ([0, 2], [1, 3, 4]))
+    coalitions = (np.array([[1, 0, 1, 0, 0], [0, 1, 0, 0, 1]], float) if membership
+                  else ([0, 2], [1, 3]))  # station 3 (4) alone
     game = ConstrainedChargingGame(p.game(), coalitions, nonnegative=True)
     x = jnp.asarray(np.random.default_rng(4).uniform(-1, 2, (N, T)))
     closed = game.own_gradients(x)
     generic = evjax.solvers.AbstractNIGame.own_gradients(game, x)
     np.testing.assert_allclose(closed, generic, rtol=1e-13, atol=1e-13)
+    # The polish's step blocks diag(D_t) + U_t V_t^T: the autodiff Jacobian's diagonal blocks.
+    jac = np.asarray(jax.jacfwd(ft.partial(evjax.solvers.AbstractNIGame.own_gradients, game))(x))
+    diag, u, v = game.step_jacobians(x)
+    blocks = jax.vmap(jnp.diag)(diag) + jnp.einsum("tmr,tnr->tmn", u, v)
+    np.testing.assert_allclose(blocks, np.stack([jac[:, k, :, k] for k in range(T)]),
+                               rtol=1e-13, atol=1e-15)
+    assert u.shape[-1] == 3  # the all-ones column and one per coalition
     # Likewise the own curvature (the water-filling response's), and the generic default's
     # two forms (one product per row for a time-separable game, one per entry otherwise).
     curvature = evjax.solvers.AbstractNIGame.own_curvature

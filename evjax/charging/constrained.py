@@ -147,6 +147,24 @@ class ConstrainedChargingGame(AbstractNIGame):
         b = jnp.broadcast_to(g.b, (g.n_steps,))
         return jnp.broadcast_to(g.mu[:, None] + 2.0 * b[None, :], x.shape).astype(x.dtype)
 
+    def step_jacobians(self, x: Float[Array, "N T"]):
+        """d g_i^t / d x_j^t = mu_i [i = j] + b^t (1 + [i and j share a player]): the price's
+        slope once through the price and once through the player's summed profile. As
+        diag(D_t) + U_t V_t^T: the all-ones column and one 0/1 column per coalition of
+        two or more stations (R = 1 + their number); stations alone add b^t to D."""
+        g = self.game
+        n, t = self.shape
+        b = jnp.broadcast_to(g.b, (t,)).astype(x.dtype)
+        if self.membership is not None:
+            groups = self.membership  # (K, N), disjoint
+        else:
+            groups = jnp.asarray(np.array([[i in p for i in range(n)] for p in self.players
+                                           if len(p) > 1], float).reshape(-1, n))
+        columns = jnp.concatenate([jnp.ones((1, n), x.dtype), groups.astype(x.dtype)]).T
+        alone = 1.0 - jnp.sum(groups, axis=0)  # (N,)
+        diag = g.mu[None, :] + b[:, None] * alone[None, :]
+        return (diag, b[:, None, None] * columns[None], jnp.broadcast_to(columns, (t, n, columns.shape[1])))
+
     def unilateral_losses(self, x: Float[Array, "N T"],
                           y: Float[Array, "N T"]) -> Float[Array, " P"]:
         """Each player's cost after it alone moves its rows from ``x`` to ``y``, in closed form

@@ -101,6 +101,16 @@ class AbstractNIGame(eqx.Module):
         seeds = jnp.eye(m * t, dtype=x.dtype).reshape(m * t, m, t)
         return jnp.diagonal(jax.vmap(lin)(seeds).reshape(m * t, m * t)).reshape(m, t)
 
+    def step_jacobians(self, x: Float[Array, "M T"]):
+        """For a ``time_separable`` game, the Jacobian of :meth:`own_gradients` at each step t,
+        d g[i, t] / d x[j, t], as a diagonal plus a low-rank product, B_t = diag(D_t) +
+        U_t V_t^T, returned as (D (T, M), U (T, M, R), V (T, M, R)); or None (the default):
+        unknown, and the polish computes the blocks densely by M Jacobian-vector products
+        and inverts them in O(M^3) each. Given (and the game ``quadratic``), the polish
+        inverts them by the Woodbury identity in O(M^2 R). :class:`evjax.ConstrainedChargingGame` gives them (R = 1 + its number of
+        coalitions)."""
+        return None
+
     def losses(self, x: Float[Array, "M T"]) -> Float[Array, " P"]:
         """Payoffs as losses to minimise: costs as they are, profits negated."""
         p = self.payoffs(x)

@@ -122,18 +122,24 @@ def polish_separable(game: AbstractNIGame, root, active, steps: int, updates: in
         return y[:m], y[m:]
 
     def jacobians(x, y):
-        """The Jacobian blocks of the free conditions (every bound free) at (x, y): B (T, M,
-        M) of the stationarity in x, and G (T, K, M) of the shared constraints. The rest of
-        :func:`kkt_residual`'s Jacobian is known: the row multipliers enter the stationarity
-        of their own row (identity) and the row sums sum each row over t."""
-        def r_x(x_):
-            return kkt_residual((x_, *split(y)), free, (game,))[0]
+        """The Jacobian blocks of the free conditions (every bound free) at (x, y): those
+        of the stationarity in x, d r_x[i,t]/d x[j,t], as ``game.step_jacobians`` gives them
+        (D, U, V) or, where it does not, dense B (T, M, M); and G (T, K, M) of the shared
+        constraints. The rest of :func:`kkt_residual`'s Jacobian is known: the row
+        multipliers enter the stationarity of their own row (identity) and the row sums sum
+        each row over t. (The shared constraints' multiplier terms are linear in x for
+        every game whose constraints are affine, so the pseudo-gradient's blocks are the
+        stationarity's wherever the game is quadratic; otherwise the dense blocks are.)"""
+        structured = game.step_jacobians(x) if game.quadratic else None
+        if structured is None:
+            def r_x(x_):
+                return kkt_residual((x_, *split(y)), free, (game,))[0]
 
-        _, lin = jax.linearize(r_x, x)
-        b = jnp.transpose(jax.vmap(lin)(seeds), (2, 1, 0))  # (T, M_i, M_j): d r_x[i,t]/d x[j,t]
+            _, lin = jax.linearize(r_x, x)
+            structured = jnp.transpose(jax.vmap(lin)(seeds), (2, 1, 0))  # (T, M_i, M_j)
         g = (jnp.transpose(jax.jacrev(game.shared)(x), (2, 0, 1)) if k  # (T, K, M)
              else jnp.zeros((t, 0, m), x.dtype))
-        return b, g
+        return structured, g
 
     def solver(jacs, act):
         """The Newton system with active set ``act``, factored: rhs -> step.
@@ -143,19 +149,24 @@ def polish_separable(game: AbstractNIGame, root, active, steps: int, updates: in
         D_t = [diag(has_eq); active-shared rows of G_t]. Eliminating dx_t leaves the
         (M + K) Schur complement F - sum_t D_t B_t^-1 C_t, whose row-sum block is a masked
         sum of the B_t^-1: no matrix products there."""
-        b, g = jacs
+        blocks, g = jacs
         act_lo, act_hi, act_shared = act
         bound = jnp.transpose(act_lo | act_hi)  # (T, M): rows x_i^t = bound
-        sign = jnp.transpose(jnp.where(act_lo, 1.0, -1.0))[:, :, None]
-        b = jnp.where(bound[:, :, None], sign * jnp.eye(m, dtype=b.dtype), b)
-        eq_free = (~bound & has_eq[None, :]).astype(b.dtype)  # (T, M): C_t's row-sum part
+        sign = jnp.transpose(jnp.where(act_lo, 1.0, -1.0))
+        # Explicit inverses, so that applying them is matrix products. Small,
+        # well-conditioned blocks; the Newton iteration's exact residuals absorb the rounding.
+        if isinstance(blocks, tuple):  # diag(D) + U V^T, a bound's row replaced by +-e_i
+            diag, u, v = blocks
+            b_inv = _low_rank_inverse(jnp.where(bound, sign, diag),
+                                      jnp.where(bound[:, :, None], 0.0, u), v)
+        else:
+            b_inv = _inverse(jnp.where(bound[:, :, None], sign[:, :, None] * jnp.eye(m),
+                                       blocks))  # (T, M, M)
+        dtype = b_inv.dtype
+        eq_free = (~bound & has_eq[None, :]).astype(dtype)  # (T, M): C_t's row-sum part
         g_rows = jnp.where(act_shared[None, :, None], g, 0.0)  # D_t's shared part (T, K, M)
         g_cols = jnp.where(bound[:, None, :], 0.0, g)  # C_t's shared part, transposed
-        f = jnp.diag(jnp.concatenate([~has_eq, ~act_shared]).astype(b.dtype))
-        # Explicit inverses (:func:`_inverse`), so that applying them is matrix products.
-        # Small, well-conditioned blocks; the Newton iteration's exact residuals absorb
-        # the rounding.
-        b_inv = _inverse(b)  # (T, M, M)
+        f = jnp.diag(jnp.concatenate([~has_eq, ~act_shared]).astype(dtype))
         b_inv_c = jnp.concatenate(  # B_t^-1 C_t (T, M, M + K)
             [b_inv * eq_free[:, None, :], jnp.einsum("tmn,tkn->tmk", b_inv, g_cols)], axis=2)
         d_b_inv_c = jnp.concatenate([  # sum_t D_t B_t^-1 C_t (M + K, M + K)
@@ -238,6 +249,19 @@ def _inverse(a):
         a = a.at[..., :, k].set(0.0) - col[..., :, None] * row[..., None, :]
         a = a.at[..., k, :].set(row)
     return a
+
+
+def _low_rank_inverse(diag, u, v):
+    """(diag(D) + U V^T)^-1 for a batch, by the Woodbury identity: D^-1 - D^-1 U (I + V^T
+    D^-1 U)^-1 V^T D^-1, O(M^2 R) each for U, V (..., M, R) with R small (the (R, R)
+    capacitance matrices by :func:`_inverse`)."""
+    d_inv = 1.0 / diag
+    w = d_inv[..., None] * u  # D^-1 U
+    capacitance = jnp.eye(u.shape[-1], dtype=u.dtype) + jnp.einsum("...mr,...ms->...rs", v, w)
+    correction = jnp.einsum("...mr,...rs,...ns->...mn", w, _inverse(capacitance),
+                            d_inv[..., None] * v)
+    eye = jnp.eye(diag.shape[-1], dtype=diag.dtype)
+    return d_inv[..., :, None] * eye - correction
 
 
 def _upper_solve(r, b):
