@@ -22,12 +22,12 @@ times, all measured interleaved round-robin after a warm-up (median and min: on 
 machine the min is the steadier figure), the ratios against the targets of issue 4, and the
 relaxation steps of both step rules against N, with the time per solve against N and
 against T (``--scaling-t``, N = 20) of the constant step and of NashOpt's fastest accurate
-solver, for the scaling plot. The batched call is compiled ahead of time
-(``jit(...).lower(...).compile()``), then timed once. Unless ``--no-write``, the tables go to
-the NI subsection of ``benchmarks/RESULTS.md`` (``python -m benchmarks --only ni`` runs the
-same and also draws the plot). NashOpt is optional (``pip install -e ".[bench]"``,
-preferably in its own virtual environment): without it its baselines are skipped, with a
-note.
+solver, for the scaling plot. The batched calls are compiled ahead of time
+(``jit(...).lower(...).compile()``), called once, then timed over 3 calls (median).
+Unless ``--no-write``, the tables go to the NI subsection of ``benchmarks/RESULTS.md``
+(``python -m benchmarks --only ni`` runs the same and also draws the plot). NashOpt is
+optional (``pip install -e ".[bench]"``, preferably in its own virtual environment): without
+it its baselines are skipped, with a note.
 
     python benchmarks/bench_ni.py [--repeats 7] [--fd-repeats 3] [--batch 1000]
                                   [--sizes 5,10,20,40] [--scaling-t 12,24,48] [--solvers all]
@@ -102,6 +102,16 @@ def median_time(fn, repeats, warmup=1):
     return statistics.median(times), min(times)
 
 
+def _timed_calls(run, arg, repeats):
+    """(median s, min s, output) of ``run(arg)`` over ``repeats`` timed calls after one
+    warm-up call (the compiled batched calls: one call is seconds, so a few suffice)."""
+    import jax
+
+    out = jax.block_until_ready(run(arg))
+    median, fastest = median_time(lambda: jax.block_until_ready(run(arg)), repeats, warmup=0)
+    return median, fastest, out
+
+
 TITLE = "Nikaido-Isoda solver vs NashOpt (issue 4)"  # its subsection of RESULTS.md
 STEPS = ("constant", "optimal")
 DEFAULT_SOLVERS = "dr_daqp,lemke_dual,qp_gnep"
@@ -140,7 +150,7 @@ CHUNK = 25  # the chunked batched call's vmap width: a chunk's (T, M, M) blocks 
 
 def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,10,20,40",
             solvers=DEFAULT_SOLVERS, scaling_t=SCALING_T, n=20, t=24, concentrated=5,
-            steps=STEPS, log=print) -> dict:
+            steps=STEPS, batch_repeats=3, log=print) -> dict:
     """Every measurement of the benchmark, as a dict (``details`` and ``suite`` format it).
 
     NashOpt's parts are skipped (``nashopt`` None in the result) when it is not installed.
@@ -223,7 +233,7 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,1
             accurate.append(name.split()[1])
 
     # Batched: `batch` instances with a^t perturbed, one vmapped call (throw=False), compiled
-    # ahead of time, then one timed call.
+    # ahead of time, then a warm-up call and `batch_repeats` timed ones.
     a_batch = jnp.asarray(
         a + np.random.default_rng(seed + 1).uniform(-0.05, 0.05, (batch, t)))
 
@@ -237,12 +247,12 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,1
         run = jax.jit(jax.vmap(lambda a_, step=step: evjax.solvers.solve(
             batch_game(a_), tol=1e-8, step=step, throw=False))).lower(a_batch).compile()
         first = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(run(a_batch))
-        batched[step] = (time.perf_counter() - t0, out)
+        seconds, fastest_s, out = _timed_calls(run, a_batch, batch_repeats)
+        batched[step] = (seconds, out)
         codes = np.bincount(np.asarray(out.result), minlength=5)
-        log(f"evjax batched step={step}: {batch} instances in {batched[step][0]:.2f} s "
-            f"(compilation {first:.1f} s); result codes {codes.tolist()}, steps up to "
+        log(f"evjax batched step={step}: {batch} instances in {seconds:.2f} s (median of "
+            f"{batch_repeats}; min {fastest_s:.2f}; compilation {first:.1f} s); result codes "
+            f"{codes.tolist()}, steps up to "
             f"{int(np.asarray(out.steps).max())}", flush=True)
 
     # Chunked: the same instances in one `evjax.solvers.solve_many` call: vmapped `chunk` at
@@ -256,12 +266,12 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,1
         run = jax.jit(lambda a_, step=step: evjax.solvers.solve_many(
             batch_game, a_, chunk=chunk, tol=1e-8, step=step)).lower(a_batch).compile()
         first = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(run(a_batch))
-        chunked[step] = (time.perf_counter() - t0, np.asarray(out.result))
+        seconds, fastest_s, out = _timed_calls(run, a_batch, batch_repeats)
+        chunked[step] = (seconds, np.asarray(out.result))
         same = float(np.abs(np.asarray(out.value) - np.asarray(batched[step][1].value)).max())
         log(f"evjax chunked step={step}: {batch} instances, {chunk} at a time, in "
-            f"{chunked[step][0]:.2f} s (compilation {first:.1f} s); result codes "
+            f"{seconds:.2f} s (median of {batch_repeats}; min {fastest_s:.2f}; compilation "
+            f"{first:.1f} s); result codes "
             f"{np.bincount(chunked[step][1], minlength=5).tolist()}, max |x - vmapped x| "
             f"{same:.1e}", flush=True)
 
@@ -416,7 +426,7 @@ def suite(quick: bool = False, batch: int | None = None, chunk: int = CHUNK,
                     chunk=min(chunk, 4),
                     sizes=sizes or "4,6", solvers="lemke_dual", n=6, t=8, concentrated=2,
                     scaling_t=(4, 8) if scaling_t is None else scaling_t, seed=seed,
-                    steps=("constant",), log=log)
+                    steps=("constant",), batch_repeats=1, log=log)
     else:
         m = measure(repeats=repeats or 5, fd_repeats=fd_repeats or 2, batch=batch or 1000,
                     chunk=chunk,
@@ -458,9 +468,10 @@ def suite(quick: bool = False, batch: int | None = None, chunk: int = CHUNK,
         f"Box-constrained charging game (x >= 0 binding), {where}, NI gap 1e-8, Nash (no "
         "coalition). Single solves and gradients: median of interleaved measurements after a "
         f"warm-up. Batched: one `jax.vmap` call over {batch} instances (a^t perturbed), "
-        "compiled ahead of time, then one timed call; chunked: the same instances in one "
-        f"`evjax.solvers.solve_many(..., chunk={m['chunk']})` call (one `lax.map`, vmapped "
-        f"{m['chunk']} at a time, so that a chunk's Newton blocks stay in cache). Every evjax solve here computes its "
+        "compiled ahead of time, called once, then the median of 3 timed calls; chunked: the "
+        f"same instances in one `evjax.solvers.solve_many(..., chunk={m['chunk']})` call (one "
+        f"`lax.map`, vmapped {m['chunk']} at a time, so that a chunk's arrays stay in cache). "
+        "Every evjax solve here computes its "
         "optimal responses in closed form (water filling: one row per player, no shared "
         "constraint; with the interior-point method instead, the single solve with the "
         f"{m['steps'][0]} step takes {timings[IPM].median * 1e3:.1f} ms). NashOpt baseline: its "

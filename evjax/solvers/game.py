@@ -107,7 +107,8 @@ class AbstractNIGame(eqx.Module):
         U_t V_t^T, returned as (D (T, M), U (T, M, R), V (T, M, R)); or None (the default):
         unknown, and the polish computes the blocks densely by M Jacobian-vector products
         and inverts them in O(M^3) each. Given (and the game ``quadratic``), the polish
-        inverts them by the Woodbury identity in O(M^2 R). :class:`evjax.ConstrainedChargingGame` gives them (R = 1 + its number of
+        inverts them by the Woodbury identity in O(M^2 R).
+        :class:`evjax.ConstrainedChargingGame` gives them (R = 1 + its number of
         coalitions)."""
         return None
 

@@ -8,10 +8,12 @@
 V(x) >= 0 is the total gain the players could make by deviating alone; it is 0 exactly at
 an equilibrium, which is why a returned value with ``result == 0`` is one (to ``tol``). Step
 rules: ``"constant"`` (a_s = ``alpha``, the paper's 0.5) and ``"optimal"`` (Krawczyk and
-Uryasev's step minimising V along the relaxation direction; here by the parabola with V(0),
-V'(0) (Danskin's theorem: the derivative of Psi(x + a d, Z(x)) with Z(x) held) and V(1),
-which is exact for quadratic games without active constraints; x + d is kept where it has
-the lower V).
+Uryasev's step minimising V along the relaxation direction d = Z(x) - x; here by the
+parabola through V(0), V'(0) (Danskin's theorem: the derivative of Psi(x + a d, Z(x)) with
+Z(x) held) and V at a trial step (the last step's a*, first 1/2), exact for quadratic games
+without active constraints. The trial is taken where the parabola says it is nearly as good
+as its minimum a*, else x + a* d is evaluated too, and the better of the two kept: one or
+two optimal responses per step).
 
 Gradients of any function of the equilibrium reach the game's parameters two ways:
 ``adjoint="implicit"`` (default) applies the implicit function theorem to the equilibrium's
@@ -124,15 +126,15 @@ class _State(eqx.Module):
     result: Array  # -1 while running, _POLISH when the relaxation is ready for a polish
     polish_at: Array  # try a polish once V(x) < max(tol, polish_at * V(x0))
     iterates: Array | None  # (max_steps + 1, M, T) the points x_s, when recording
-    trial: tuple | None  # optimal step: (Z, V) at x + d, and the parabola's a*
+    trial: tuple | None  # optimal step: (Z, V, a) at the trial x + a d, and the next a*
 
 
 # Phases: what the loop body evaluates next. The optimal step takes one or two body
-# iterations per relaxation step (x + d, and x + a* d unless a* = 1).
+# iterations per relaxation step (the trial, and x + a* d unless the trial is as good).
 _FIRST = -1  # x0 (not evaluated yet)
-_RELAX = 0  # x is the evaluated relaxation point: take a step (constant) or try x + d
+_RELAX = 0  # x is the evaluated relaxation point: take a step (constant) or a trial step
 _CANDIDATE = 1  # x is a polished candidate
-_TRIAL_STAR = 2  # optimal step: V(x + d) known, evaluate x + a* d
+_TRIAL_STAR = 2  # optimal step: V at the trial known, evaluate x + a* d
 
 
 _POLISH = -2  # the relaxation is close enough: polish, then evaluate the polished point
@@ -156,9 +158,9 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     Every optimal response is computed at one place in the loop body, the one copy of the
     interior-point method in the compiled program: the body picks the next point (the first,
     a relaxation step, an optimal step's trial point, or a polished candidate), then
-    evaluates Z and V there. The optimal step rule's trial at x + d is a body iteration
-    of its own (a phase), and the parabola's a* a second one unless a* = 1; a second, vmapped copy of the interior-point method for the trials doubled the
-    compile time and left jaxlib 0.10's CPU runtime deadlocked at 100 batched games.
+    evaluates Z and V there. The optimal step rule's trial point is a body iteration of its
+    own (a phase), and the parabola's a* a second one unless the trial is as good; a second,
+    vmapped copy of the interior-point method for the trials doubled the compile time and left jaxlib 0.10's CPU runtime deadlocked at 100 batched games.
 
     Polishing early pays: once the relaxation has the active set, the polish lands on the
     equilibrium (exactly, for a quadratic game) while the relaxation would need many more
