@@ -120,11 +120,9 @@ class ConstrainedChargingGame(AbstractNIGame):
 
     def payoffs(self, x: Float[Array, "N T"]) -> Float[Array, " P"]:
         """Each player's summed station cost (eq (1) summed over its members, eq (5))."""
-        costs = station_costs(self.game, x)
-        if self.membership is not None:  # station i pays its coalition's summed cost
-            return self._team() @ costs
-        owner = owner_of(self.players)
-        return jax.ops.segment_sum(costs, owner, len(self.players))
+        # Player p pays for its stations: its own (a coalition's members), or in membership
+        # mode station i's coalition. A 0/1 matrix product, not a scatter (slow under vmap).
+        return self._rows()[1] @ station_costs(self.game, x)
 
     def own_gradients(self, x: Float[Array, "N T"]) -> Float[Array, "N T"]:
         """d/dx_i of station i's player's cost: p(x) + b * (its player's summed profile)
