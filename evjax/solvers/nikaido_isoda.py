@@ -142,9 +142,12 @@ POLISH_AT = 1e-3  # first polish at V(x) < 1e-3 V(x0); if rejected, the second a
 # Time-separable games polish with active-set updates (``kkt.polish_separable``), which
 # tolerate a rougher active set: their first polish comes earlier.
 POLISH_AT_SEPARABLE = 1e-2
-# The optimal step takes its trial step (the last step's a*) where the parabola says it is
-# within this fraction of the best decrease, saving the second response.
-OPTIMAL_STEP_SLACK = 0.05
+# The optimal step takes its trial step (the last step's a*) where the parabola says it
+# achieves all but this fraction of the best decrease, V(0) - V(a*), saving the second
+# response. 0.25 (3/4 of the best decrease, like a sufficient-decrease line search): on
+# 1,000 perturbed N = 20 charging games (one vmap), the same 3 steps as with 0.05, and 5
+# responses per game instead of 7.
+OPTIMAL_STEP_SLACK = 0.25
 
 
 def _respond(game, x, options):
@@ -224,8 +227,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     def parabola(v0, slope, a_t, v_t):
         """Krawczyk-Uryasev optimal step: the parabola with V(0) = ``v0``, V'(0) = ``slope``
         and V(``a_t``) = ``v_t``, minimised on [0.05, 1] (1 where it is not convex).
-        Returns a* and whether the trial ``a_t`` is as good: its V within 5% of the
-        predicted decrease of the minimum, V(a_t) - V(a*) <= 0.05 (V(0) - V(a*))."""
+        Returns a* and whether the trial ``a_t`` is nearly as good: V(a_t) - V(a*) <=
+        ``OPTIMAL_STEP_SLACK`` (V(0) - V(a*)) by the parabola."""
         c2 = (v_t - v0 - slope * a_t) / a_t**2
         a_star = jnp.clip(jnp.where(c2 > 0, -slope / (2.0 * jnp.where(c2 > 0, c2, 1.0)), 1.0),
                           0.05, 1.0)
