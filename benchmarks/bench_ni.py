@@ -19,10 +19,10 @@ NI gap tolerance 1e-8, solved by
 It prints each equilibrium's certificate (largest best-response gain, by exact water filling
 independent of both libraries; constraint violation; max abs difference from evjax's), the
 times, all measured interleaved round-robin after a warm-up (median and min: on a shared
-machine the min is the steadier figure, and the ratios use it), the ratios against the targets of issue 4, and the
-relaxation steps of both step rules against N, with the time per solve against N and
-against T (``--scaling-t``, N = 20) of the constant step and of NashOpt's fastest accurate
-solver, for the scaling plot. The batched calls are compiled ahead of time
+machine the min is the steadier figure, and the ratios use it), the ratios against the
+targets of issue 4, and the relaxation steps of both step rules against N, with the time
+per solve against N and against T (``--scaling-t``, N = 20) of the constant step and of
+NashOpt's fastest accurate solver, for the scaling plot. The batched calls are compiled ahead of time
 (``jit(...).lower(...).compile()``), called once, then timed over 5 calls. The ratios
 compare minimum times, evjax's and NashOpt's alike: on a shared machine other work only
 ever slows a run down.

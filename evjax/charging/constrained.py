@@ -161,8 +161,8 @@ class ConstrainedChargingGame(AbstractNIGame):
         columns = jnp.concatenate([jnp.ones((1, n), x.dtype), groups.astype(x.dtype)]).T
         alone = 1.0 - jnp.sum(groups, axis=0)  # (N,)
         diag = g.mu[None, :] + b[:, None] * alone[None, :]
-        ones = jnp.broadcast_to(columns, (t, *columns.shape))
-        return diag, b[:, None, None] * ones, ones
+        v = jnp.broadcast_to(columns, (t, *columns.shape))  # (T, N, R)
+        return diag, b[:, None, None] * v, v
 
     def unilateral_losses(self, x: Float[Array, "N T"],
                           y: Float[Array, "N T"]) -> Float[Array, " P"]:

@@ -163,7 +163,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     a relaxation step, an optimal step's trial point, or a polished candidate), then
     evaluates Z and V there. The optimal step rule's trial point is a body iteration of its
     own (a phase), and the parabola's a* a second one unless the trial is as good; a second,
-    vmapped copy of the interior-point method for the trials doubled the compile time and left jaxlib 0.10's CPU runtime deadlocked at 100 batched games.
+    vmapped copy of the interior-point method for the trials doubled the compile time and
+    left jaxlib 0.10's CPU runtime deadlocked at 100 batched games.
 
     Polishing early pays: once the relaxation has the active set, the polish lands on the
     equilibrium (exactly, for a quadratic game) while the relaxation would need many more
@@ -197,7 +198,8 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
                        if game.time_separable else POLISH_AT, dtype),
                    iterates=jnp.full((max_steps + 1, *x0.shape), jnp.nan, dtype) if record
                    else None,
-                   trial=None if step == "constant" else (zeros, nan, nan, jnp.asarray(0.5, dtype)))
+                   trial=None if step == "constant"
+                   else (zeros, nan, nan, jnp.asarray(0.5, dtype)))  # first trial step 1/2
 
     def status(s: _State, first_gap):
         """The result code of the evaluated relaxation state ``s``, -1 to go on."""
