@@ -62,13 +62,14 @@ def gemm_costs(batch, masks):
     return jax.vmap(lambda g: reduced.coalition_costs(reduced.coalition_tables(g), masks))(batch)
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def table_costs(batch, bits, low_bits):
-    """Costs of the bitmasks ``bits`` (whole chunks, in order) through the subset table."""
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def table_costs(batch, bits, low_bits, build=reduced.subset_table):
+    """Costs of the bitmasks ``bits`` (whole chunks, in order) through the subset table
+    (or, with ``build=reduced.gram_table``, its Gram form)."""
 
     def per_game(game):
         tables = reduced.coalition_tables(game)
-        table = reduced.subset_table(tables, low_bits)
+        table = build(tables, low_bits)
         highs = bits[:: 2**low_bits] >> low_bits
         cn, na = jax.vmap(lambda h: reduced.chunk_costs(tables, table, h))(highs)
         return cn.reshape(-1, 3), na.reshape(-1, 3)
@@ -125,6 +126,13 @@ def test_every_coalition_subset_table(n, t, low_bits):
     cnash, nash = cnash[:, 1:], nash[:, 1:]  # drop the empty coalition
     check(batch, masks, cnash, nash)
     assert_same_costs((cnash, nash), padded(gemm_costs, batch, masks))
+    # The Gram form (the GPU's cost stage): the same costs, the empty coalition included.
+    gram = table_costs(batch, jnp.arange(2**n), low_bits, reduced.gram_table)
+    check(batch, masks, gram[0][:, 1:], gram[1][:, 1:])
+    full = table_costs(batch, jnp.arange(2**n), low_bits)
+    assert_same_costs(gram, full)
+    assert (np.asarray(gram[0])[:, 0, 1] == 0).all()  # the empty coalition costs exactly 0
+    assert (np.asarray(gram[0])[:, -1, 2] == 0).all()  # the grand coalition has no outsiders
 
 
 @pytest.mark.parametrize("n, t", [(30, 24)])
@@ -147,6 +155,9 @@ def test_random_coalitions_large_games(n, t):
     assert_same_costs((cnash, nash), padded(gemm_costs, batch, chunk_masks))
     pick = np.concatenate([[2**low_bits - 1], rng.choice(bits.size - 1, 40, replace=False)])
     check(batch, chunk_masks[pick], cnash[:, pick], nash[:, pick])
+    gram = table_costs(batch, jnp.asarray(bits), low_bits, reduced.gram_table)
+    assert_same_costs(gram, (cnash, nash))
+    check(batch, chunk_masks[pick], gram[0][:, pick], gram[1][:, pick])
 
 
 def test_matches_structured_public_path():

@@ -80,18 +80,21 @@ def all_coalitions(n, sizes=None, include=(), exclude=()):
     return out
 
 
-def test_full_sweep_matches_brute_force():
+@pytest.mark.parametrize("method", ["table", "gram"])  # the CPU's and the GPU's cost stage
+def test_full_sweep_matches_brute_force(method):
     game = random_game(0, 8, 5)
-    result = sweep(game, top_k=4, low_bits=3, block_size=16)
+    result = sweep(game, top_k=4, low_bits=3, block_size=16, method=method)
+    assert result.plan["method"] == method
     check_against(result, game, all_coalitions(8))
     grand = [row for row in result.by_size if row["size"] == 8][0]
     assert grand["count"] == 1 and grand["mean"][2] is None
 
 
-def test_restricted_sweep_matches_brute_force():
+@pytest.mark.parametrize("method", ["table", "gram"])
+def test_restricted_sweep_matches_brute_force(method):
     game = random_game(1, 8, 5)
     result = sweep(game, sizes="2-4", include=[3], exclude=[5], top_k=4, low_bits=3,
-                   block_size=16)
+                   block_size=16, method=method)
     check_against(result, game, all_coalitions(8, sizes={2, 3, 4}, include=[3], exclude=[5]))
 
 
@@ -117,6 +120,8 @@ def test_bad_options_are_refused():
         sweep(game, sizes="0-3")
     with pytest.raises(ValueError, match="no coalition"):
         sweep(game, sizes=[1], include=[0, 1])
+    with pytest.raises(ValueError, match="method must be one of"):
+        sweep(game, method="fast")
     tv = evjax.ChargingGame(game.a, jnp.ones(4), game.mu, game.d, game.xbar)
     with pytest.raises(ValueError, match="scalar b"):
         sweep(tv)

@@ -339,6 +339,11 @@ def subset_table(
     every enumerated coalition includes (in part) or excludes (out part). For T = 24 keep
     2^L W float64 within L2 cache: L = 9 to 11.
     """
+    codes, offset = _table_args(tables, low_bits, order, offset)
+    return _subset_table(tables, low_bits, codes, offset)
+
+
+def _table_args(tables, low_bits, order, offset):
     if not 0 <= low_bits <= tables.n_stations:
         raise ValueError(f"low_bits must lie in [0, {tables.n_stations}], got {low_bits}")
     codes = jnp.arange(2**low_bits) if order is None else jnp.asarray(order)
@@ -346,7 +351,7 @@ def subset_table(
         raise ValueError(f"order must have shape ({2**low_bits},), got {codes.shape}")
     if offset is None:
         offset = jnp.zeros(tables.width, tables.features.dtype)
-    return _subset_table(tables, low_bits, codes, jnp.asarray(offset))
+    return codes, jnp.asarray(offset)
 
 
 @eqx.filter_jit
@@ -377,7 +382,111 @@ def _sums_group_costs(tables, table: SubsetTable, hs):
     return tuple(v.reshape(table.size) for v in out)
 
 
-def chunk_bits(table: SubsetTable, highs: Int[ArrayLike, "*G"]) -> Int[Array, "*G 2^L"]:
+GRAM_SCALARS = 17  # per-side scalars of the Gram form (see gram_parts)
+
+
+def gram_parts(tables: CoalitionTables, sums: Float[Array, "... W"]):
+    """The Gram form of feature sums ``sums`` (..., W): (vectors (..., 3T), scalars (..., 17)).
+
+    ``vectors`` holds the three T-vectors of the cost loop, [XC, XM, PZ] (XC the coalition's
+    summed xc, XM and PZ the outsiders' summed mu xc/delta and mu z/delta). ``scalars`` holds
+    the nine scalar sums (s_in, k_in, d_in, nash_in, s_out, h_out, k_out, d_out, nash_out),
+    then the five products over t that the costs need, XC.XC, XC.XM, XM.XM, PZ.XC, PZ.XM,
+    then XC.a_c, XM.a_c, PZ.a_c. Sums of two disjoint parts add, but for the five products,
+    which gain the cross terms (:func:`_gram_group_costs`).
+    """
+    t, o = tables.n_steps, tables.width_in
+    xc, xm, pz = sums[..., :t], sums[..., o:o + t], sums[..., o + t:o + 2 * t]
+    a = tables.a_centered
+
+    def dot(u, v):
+        return jnp.sum(u * v, axis=-1)
+
+    scalars = [sums[..., t + k] for k in range(4)] + [sums[..., o + 2 * t + k] for k in range(5)]
+    scalars += [dot(xc, xc), dot(xc, xm), dot(xm, xm), dot(pz, xc), dot(pz, xm),
+                xc @ a, xm @ a, pz @ a]
+    return jnp.concatenate([xc, xm, pz], axis=-1), jnp.stack(scalars, axis=-1)
+
+
+class GramTable(eqx.Module):
+    """:func:`subset_sums` in the Gram form (:func:`gram_parts`), for the GEMM cost stage.
+
+    ``vectors`` (2^L, 3T) and ``scalars`` (2^L, 17) of column j's sums; ``codes[j]`` is the
+    subset of the low stations in column j, as in :class:`SubsetTable`.
+    """
+
+    vectors: Float[Array, "2^L 3T"]
+    scalars: Float[Array, "2^L 17"]
+    codes: Int[Array, " 2^L"]
+    low_bits: int = eqx.field(static=True)
+
+    @property
+    def size(self) -> int:
+        return 2**self.low_bits
+
+
+def gram_table(tables: CoalitionTables, low_bits: int, *, order=None, offset=None) -> GramTable:
+    """The :class:`GramTable` of the ``low_bits`` = L lowest stations (see :func:`subset_table`).
+
+    With it, a group of G chunks costs one matrix product (5 G, 3T) x (3T, 2^L) for the cross
+    terms between the chunks' high stations and the low subsets, then O(1) elementwise work
+    per coalition: the same 30 T flops as the elementwise loop of :class:`SubsetTable`, but
+    as a GEMM, which accelerators run at their matrix rate. For GPUs (L = 12 to 16).
+    """
+    codes, offset = _table_args(tables, low_bits, order, offset)
+    return _gram_table(tables, low_bits, codes, offset)
+
+
+@eqx.filter_jit
+def _gram_table(tables, low_bits, codes, offset):
+    sums = _subset_sums(tables, low_bits)[:, codes] + offset[:, None]  # (W, 2^L)
+    vectors, scalars = gram_parts(tables, sums.T)
+    return GramTable(vectors=vectors, scalars=scalars, codes=codes, low_bits=low_bits)
+
+
+def _gram_group_costs(tables: CoalitionTables, table: GramTable, hs: Float[Array, "G W"]):
+    """(c_C, c_out, nash_C, nash_out), each (G, 2^L), of the chunks with high sums ``hs``.
+
+    The cost loop of :func:`_group_costs` with every sum over t written through the products
+    of :func:`gram_parts`: for u = a_c + b XM, p_dev = c_pu u + c_px XC, and so on, each sum of
+    products is a combination of XC.XC, XC.XM, XM.XM, PZ.XC, PZ.XM and the a_c products. A
+    coalition's products are the low column's plus the chunk's plus the cross terms, which
+    one matrix product gives for all (chunk, column) pairs.
+    """
+    t, b = tables.n_steps, tables.b
+    vectors, scalars = gram_parts(tables, hs)
+    hxc, hxm, hpz = vectors[:, :t], vectors[:, t:2 * t], vectors[:, 2 * t:]
+    z = jnp.zeros_like(hxc)
+    # Row k of the product pairs the low columns [XC, XM, PZ] with the chunk's counterparts.
+    cross_rows = jnp.stack([jnp.concatenate(r, axis=-1) for r in (
+        (2.0 * hxc, z, z), (hxm, hxc, z), (z, 2.0 * hxm, z), (hpz, z, hxc), (z, hpz, hxm))])
+    cross = jnp.einsum("kgt,jt->kgj", cross_rows, table.vectors)  # (5, G, 2^L)
+    s = [scalars[:, k, None] + table.scalars[None, :, k] for k in range(GRAM_SCALARS)]
+    s_in, k_in, d_in, n_in, s_out, h_out, k_out, d_out, n_out = s[:9]
+    xx, xm, mm, zx, zm = (s[9 + k] + cross[k] for k in range(5))
+    ax, am, az = s[14:]
+    aa = jnp.dot(tables.a_centered, tables.a_centered)
+    uu = aa + b * (2.0 * am + b * mm)  # u.u, u.xc, u.a_c, u.pz, u.xm
+    ux, ua, uz, um = ax + b * xm, aa + b * am, az + b * zm, am + b * mm
+    bs_in, bs_out = b * s_in, b * s_out
+    inv_det = 1.0 / ((1.0 + bs_in) * (1.0 + bs_out) + bs_in)
+    c_pu, c_px = inv_det * (1.0 + bs_in), inv_det * b  # as in _group_costs
+    c_ix = c_px * (2.0 + bs_out)
+    c_yx, c_yu = inv_det * (1.0 + bs_out), inv_det * s_in
+    c_om, c_ox = inv_det * (1.0 + 2.0 * bs_in), inv_det * bs_out
+    c_oa = inv_det * s_out * (1.0 + bs_in)
+    acc_in = (c_pu * c_yx - c_px * c_yu) * ux - c_pu * c_yu * uu + c_px * c_yx * xx
+    acc_pi = inv_det * (inv_det * uu + 2.0 * c_ix * ux) + c_ix * c_ix * xx
+    p_m, p_x = c_pu * um + c_px * xm, c_pu * ux + c_px * xx  # p_dev . (xm, xc, a_c, pz, p_dev)
+    p_a, p_z = c_pu * ua + c_px * ax, c_pu * uz + c_px * zx
+    p_p = c_pu * (c_pu * uu + 2.0 * c_px * ux) + c_px * c_px * xx
+    acc_out = c_om * p_m - c_ox * p_x - c_oa * p_a - p_z + 0.5 * h_out * p_p
+    c_in = d_in * tables.base_price + k_in + acc_in + (0.5 * s_in) * acc_pi
+    c_out = d_out * tables.base_price + k_out + acc_out
+    return c_in, c_out, n_in, n_out
+
+
+def chunk_bits(table: SubsetTable | GramTable, highs: Int[ArrayLike, "*G"]) -> Int[Array, "*G 2^L"]:
     """The bitmasks (high << L) | codes[j] of the chunks ``highs``: shape highs.shape + (2^L,)."""
     highs = jnp.asarray(highs)
     return (highs[..., None] << table.low_bits) | table.codes.astype(highs.dtype)
@@ -397,6 +506,9 @@ def chunk_costs(
 
 @eqx.filter_jit
 def _chunk_costs(tables, table, high):
+    if isinstance(table, GramTable):
+        hs = high_sums(tables, high, table.low_bits)[None]
+        return _stack(tables, *(v[0] for v in _gram_group_costs(tables, table, hs)), axis=1)
     return _stack(tables, *_chunk_group_costs(tables, table, high), axis=1)
 
 
@@ -413,7 +525,8 @@ def _fold(tables, costs_of, bits_of, xs, reduce, init):
     """Scan over the leading axis of ``xs`` (groups of chunks) and fold ``reduce`` over them.
 
     ``costs_of(x)`` gives the costs of one group, (G, B) each, packed by :func:`_packed` as
-    two complex arrays (C-Nash, Nash), computed inside ``lax.map`` (a loop over the group).
+    two complex arrays (C-Nash, Nash), computed inside ``lax.map`` (a loop over the group)
+    for a :class:`SubsetTable`.
     Packing makes XLA emit the cost loop as one fusion that computes the shared terms once
     (two real outputs become two fusions that each recompute them: 1.3x slower), and the
     loop materialises the costs once before ``reduce`` reads them, instead of XLA fusing (and
@@ -441,7 +554,7 @@ def _grouped(name, xs, group):
 
 def fold_chunks(
     tables: CoalitionTables,
-    table: SubsetTable,
+    table: SubsetTable | GramTable,
     highs: Int[ArrayLike, " H"],
     reduce: Reduce,
     init: Any,
@@ -451,7 +564,8 @@ def fold_chunks(
     """Fold ``reduce`` over the H * 2^L coalitions of the chunks ``highs``, in one compiled call.
 
     Chunk h holds the bitmasks (h << L) | codes[j], j < 2^L (``table = subset_table(tables,
-    L)``).
+    L)`` or ``gram_table(tables, L)``; the first loops over the group's chunks, the second
+    takes the whole group as one matrix product).
     Chunks are taken ``group`` at a time (H must be a multiple of it), and
 
         carry = reduce(carry, bits, cnash, nash)
@@ -460,8 +574,9 @@ def fold_chunks(
     ``cnash``, ``nash`` (3, group, 2^L) the group costs (rows all, coalition, outside). It must
     be jit-traceable; ``init`` is the initial carry. Memory is O(group * 2^L), whatever H.
     The empty coalition (bitmask 0) and the grand coalition follow the module's conventions.
-    Fastest on CPU (T = 24): L = 9, group = 8; reductions by segment_sum/min/max on the
-    popcount of ``bits``; no ``lax.top_k`` or sort per group (``benchmarks/micro_reduced.py``).
+    Fastest on CPU (T = 24): a :class:`SubsetTable`, L = 9, group = 8, no ``lax.top_k`` or
+    sort per group (``benchmarks/micro_reduced.py``). On a GPU: a :class:`GramTable`, L = 14,
+    group = 256 (4M coalitions per step).
     """
     highs = _grouped("highs", highs, group)
     return _fold_chunks(tables, table, highs, reduce, init)
@@ -469,6 +584,16 @@ def fold_chunks(
 
 @eqx.filter_jit
 def _fold_chunks(tables, table, highs, reduce, init):
+    if isinstance(table, GramTable):
+        return _fold(
+            tables,
+            lambda hg: _packed(_gram_group_costs(
+                tables, table, jax.vmap(lambda h: high_sums(tables, h, table.low_bits))(hg))),
+            lambda hg: chunk_bits(table, hg),
+            highs,
+            reduce,
+            init,
+        )
     return _fold(
         tables,
         lambda hg: jax.lax.map(lambda hs: _packed(_sums_group_costs(tables, table, hs)),

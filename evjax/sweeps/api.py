@@ -96,8 +96,9 @@ def sweep(
     devices: Sequence | None = None,
     max_hours: float = 24.0,
     checkpoint_seconds: float = 1.0,
-    block_size: int = 1 << 20,
+    block_size: int | None = None,
     low_bits: int | None = None,
+    method: str | None = None,
 ) -> SweepResult:
     """Evaluate every coalition (the rest alone) and summarise the three Eval-Metric ratios.
 
@@ -118,6 +119,10 @@ def sweep(
         devices: devices to spread blocks over (default ``jax.local_devices()``).
         max_hours: refuse (``ValueError`` with the estimate) sweeps expected to take longer.
         checkpoint_seconds: with ``out``, save the state at most this often (and at the end).
+        block_size, low_bits, method: how the enumeration is cut and evaluated; by default
+            what suits the devices (``evjax.sweeps.engine.DEFAULTS``): on a CPU the
+            elementwise O(T) loop ("table"), on a GPU the Gram form ("gram", one matrix
+            product per 4M coalitions). Both give the same ratios to rounding.
 
     Returns a :class:`SweepResult`. Per coalition the work is O(T) after an O(N T) per-game
     precomputation (``evjax.charging.reduced``); memory is O(block), never O(2^N).
@@ -137,8 +142,10 @@ def sweep(
             raise ValueError(f"a constrained sweep does not support {', '.join(unsupported)}")
         return sweep_constrained(game, sizes=sizes, include=include, exclude=exclude,
                                  top_k=top_k, tol=tol, bins=bins, progress=progress)
+    devices = list(devices) if devices is not None else jax.local_devices()
     plan = make_plan(game, sizes=sizes, include=include, exclude=exclude, top_k=top_k, tol=tol,
-                     bins=bins, low_bits=low_bits, block_size=block_size)
+                     bins=bins, low_bits=low_bits, block_size=block_size, method=method,
+                     platform=devices[0].platform)
     if jax.process_count() > 1 and out is not None:
         raise ValueError(
             "a resumable out directory (and table) is not supported with several processes; "
@@ -148,7 +155,6 @@ def sweep(
         if out is None:
             raise ValueError("table=True writes Parquet files and needs an out directory")
         check_table(len(plan.free))
-    devices = list(devices) if devices is not None else jax.local_devices()
     runners = [BlockRunner(game, plan, d) for d in devices]
     cpu_workers = (os.cpu_count() or 1) // max(1, sum(d.platform == "cpu" for d in devices))
     if cpu_workers > 1:  # XLA runs one block on one core: give each CPU device more workers

@@ -29,15 +29,26 @@ from ..charging.reduced import (
     chunk_costs,
     coalition_tables,
     fold_chunks,
+    gram_table,
     ratios_from_costs,
     subset_table,
 )
-from .summary import Summary, empty_summary, fold_groups, merge_fields
+from .summary import Summary, empty_summary, fold_groups, merge_fields, popcount_order
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
 
 MIN_BLOCKS = 16  # split an enumeration into at least this many blocks where it can
+
+# How each kind of device evaluates chunks (method, low bits, coalitions per block, chunks per
+# step, histogram replicas). CPU: the elementwise O(T) loop over a cache-sized table, 8 chunks
+# of 512 per step. GPU: the Gram form, one matrix product per 256 chunks of 16384 (4M
+# coalitions per step), the histogram spread over 1024 copies of its bins.
+DEFAULTS = {
+    "cpu": dict(method="table", low_bits=9, block_size=1 << 20, group=8, replicas=1),
+    "gpu": dict(method="gram", low_bits=14, block_size=1 << 26, group=256, replicas=1024),
+}
+METHODS = ("table", "gram")
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,9 @@ class SweepPlan:
     edges: tuple[float, ...] = field(repr=False)
     top_k: int = 10
     tol: float = 1e-9
+    method: str = "table"
+    group: int = 8
+    replicas: int = 1
 
     @property
     def n_codes(self) -> int:
@@ -75,6 +89,7 @@ class SweepPlan:
             "include": list(self.include), "exclude": list(self.exclude),
             "sizes": list(self.sizes), "low_bits": self.low_bits, "steps": self.steps,
             "edges": list(self.edges), "top_k": self.top_k, "tol": self.tol,
+            "method": self.method, "group": self.group, "replicas": self.replicas,
         }
 
     def members(self, code: int) -> list[int]:
@@ -114,9 +129,20 @@ def make_plan(
     edges: Sequence[float] | None = None,
     bins: int = 60,
     low_bits: int | None = None,
-    block_size: int = 1 << 20,
+    block_size: int | None = None,
+    method: str | None = None,
+    platform: str = "cpu",
 ) -> SweepPlan:
-    """Validate a sweep's options against ``game`` and fix its enumeration."""
+    """Validate a sweep's options against ``game`` and fix its enumeration.
+
+    ``platform`` ("cpu" or "gpu") picks the defaults of ``method``, ``low_bits`` and
+    ``block_size`` (:data:`DEFAULTS`; any other platform takes the GPU's).
+    """
+    defaults = DEFAULTS["cpu" if platform == "cpu" else "gpu"]
+    method = defaults["method"] if method is None else method
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    block_size = defaults["block_size"] if block_size is None else block_size
     n = game.n_stations
     if n > MAX_STATIONS:
         raise ValueError(
@@ -134,7 +160,7 @@ def make_plan(
     size_tuple = parse_sizes(sizes, n)
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
-    low = min(len(free), 9) if low_bits is None else low_bits
+    low = min(len(free), defaults["low_bits"]) if low_bits is None else low_bits
     if not 0 <= low <= len(free):
         raise ValueError(f"low_bits must lie in [0, {len(free)}], got {low}")
     chunks = (1 << len(free)) >> low
@@ -143,15 +169,15 @@ def make_plan(
     steps = max(1, min(block_size >> low, max(8, chunks // MIN_BLOCKS), chunks))
     edge_tuple = tuple(float(e) for e in edges) if edges is not None else None
     plan = SweepPlan(n, free, tuple(sorted(inc)), tuple(sorted(exc)), size_tuple, low, steps,
-                     edge_tuple or (), top_k, tol)
+                     edge_tuple or (), top_k, tol, method, min(defaults["group"], steps),
+                     defaults["replicas"])
     if plan.n_coalitions == 0:
         raise ValueError(
             f"no coalition satisfies sizes {list(size_tuple)} with include {plan.include} and "
             f"exclude {plan.exclude}"
         )
     if edge_tuple is None:
-        plan = SweepPlan(n, free, plan.include, plan.exclude, size_tuple, low, steps,
-                         _pilot_edges(game, plan, bins), top_k, tol)
+        plan = dataclasses.replace(plan, edges=_pilot_edges(game, plan, bins))
     return plan
 
 
@@ -208,11 +234,11 @@ def _block(free_tables, table, edges, first_high, static: SweepPlan):
         # Column 0 of every chunk is the empty low subset: bits[:, 0] is the chunk's high part.
         base = jax.lax.population_count(bits[:, 0]).astype(jnp.int32) + n_include
         return fold_groups(summary, bits, ratios_from_costs(cnash, nash), base, size_ok,
-                           edges=edges, tol=static.tol)
+                           edges=edges, tol=static.tol, replicas=static.replicas)
 
     init = empty_summary(static.n_stations, edges.shape[0] - 1, static.top_k)
     highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
-    return fold_chunks(free_tables, table, highs, reduce, init, group=min(8, static.steps))
+    return fold_chunks(free_tables, table, highs, reduce, init, group=static.group)
 
 
 class BlockRunner:
@@ -222,7 +248,10 @@ class BlockRunner:
         if not jax.config.jax_enable_x64:
             raise ValueError("sweeps need float64 and int64: enable jax_enable_x64 first")
         free_tables, offset = _restricted_tables(coalition_tables(game), plan)
-        table = subset_table(free_tables, plan.low_bits, offset=offset)
+        # Columns sorted by size, which fold_groups needs; the Gram form where the plan says.
+        build = gram_table if plan.method == "gram" else subset_table
+        table = build(free_tables, plan.low_bits, order=popcount_order(plan.low_bits),
+                      offset=offset)
         edges = jnp.asarray(plan.edges, free_tables.features.dtype)
         args = (free_tables, table, edges)
         self.args = jax.device_put(args, device) if device is not None else args

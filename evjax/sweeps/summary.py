@@ -99,6 +99,22 @@ def _best(values, codes, k, largest: bool):
     return (key if largest else -key), code
 
 
+def popcount_order(low_bits: int) -> np.ndarray:
+    """The subsets 0..2^L - 1 of L stations sorted by size (stable): a chunk's column order.
+
+    Subsets of k stations then fill the static slice ``popcount_offsets(L)[k:k + 2]`` of every
+    chunk, which is what lets :func:`fold_groups` reduce per coalition size without a scatter.
+    """
+    codes = np.arange(1 << low_bits)
+    return np.argsort(np.bitwise_count(codes), kind="stable")
+
+
+def popcount_offsets(low_bits: int) -> np.ndarray:
+    """Where each subset size starts in :func:`popcount_order`: (L + 2,) offsets."""
+    counts = [math.comb(low_bits, k) for k in range(low_bits + 1)]
+    return np.concatenate([[0], np.cumsum(counts)])
+
+
 def fold_groups(
     summary: Summary,
     codes: Int[Array, "C B"],
@@ -108,19 +124,24 @@ def fold_groups(
     *,
     edges: Float[Array, " E"],
     tol: float,
+    replicas: int = 1,
 ) -> Summary:
     """``summary`` updated with C chunks of B = 2^L coalitions each (jit-traceable, O(C B)).
 
     Chunk c holds the coalitions whose bit codes are ``codes[c]``: a fixed part of size
-    ``base[c]`` plus the subsets j < 2^L of L further stations, in the order of j, so that
-    coalition (c, j) has size base[c] + popcount(j). ``ratios`` rows are (all, coalition,
-    outside); ``size_ok[s]`` says whether the sweep counts coalitions of size s.
+    ``base[c]`` plus the subsets of L further stations in :func:`popcount_order`, so that the
+    coalitions of size base[c] + k fill a static slice of the chunk. ``ratios`` rows are (all,
+    coalition, outside); ``size_ok[s]`` says whether the sweep counts coalitions of size s.
 
-    Per-size statistics are segment reductions on the sizes, except the counts, which follow
-    from the binomial structure of a chunk (only non-finite ratios, such as the grand
-    coalition's outside ratio, are looked up, under a ``lax.cond`` that rarely fires). The top
-    and bottom lists are re-sorted only when a per-size maximum or minimum of the chunks beats
-    their k-th entry (again a ``lax.cond``), which keeps sorting (slow on CPU) off the hot path.
+    Per-size statistics reduce each chunk's slices, (G, C, L + 1), then map those onto sizes
+    through a one-hot (S, C, L + 1) comparison: no scatter over coalitions (scatters to a few
+    dozen addresses serialise on a GPU). Counts follow from the binomial structure of a chunk,
+    less non-finite ratios (the grand coalition's outside ratio). The histogram is a bincount
+    spread over ``replicas`` copies of the bins (coalition i adds to copy i % replicas) and
+    summed: 1 on a CPU, about 1024 on a GPU, where many coalitions adding to one bin at once
+    would wait on each other. The top and bottom lists are re-sorted only when a per-size
+    maximum or minimum of the chunks beats their k-th entry (a ``lax.cond``), which keeps
+    sorting (slow on CPU) off the hot path.
     """
     itype = summary.n_evaluated.dtype
     n_chunks, width = codes.shape
@@ -130,48 +151,52 @@ def fold_groups(
     s = summary.size_count.shape[0]
     # Materialise the ratios once: otherwise XLA recomputes them inside every consumer.
     ratios = jax.lax.optimization_barrier(ratios)
-    low_size = np.array([j.bit_count() for j in range(width)])
-    sizes = jax.lax.optimization_barrier(
-        (base[:, None] + jnp.asarray(low_size, base.dtype)).reshape(-1))  # (C B,)
-    ok = size_ok[jnp.minimum(sizes, s - 1)]
-    r = ratios.reshape(3, -1)
-    finite = jnp.isfinite(r)
-    defined = ok[None, :] & finite  # (G, C B)
-    hi = jnp.where(defined, r, -jnp.inf)
-    lo = jnp.where(defined, r, jnp.inf)
-    zero = jnp.where(defined, r, 0.0)
-
-    # One segment reduction over the three rows at once: segment g * S + size.
-    segments = (sizes[None, :] + s * jnp.arange(3, dtype=sizes.dtype)[:, None]).reshape(-1)
-
-    def per_size(op, x):
-        return op(x.reshape(-1), segments, num_segments=3 * s).reshape(3, s).T
-
-    size_max = per_size(jax.ops.segment_max, hi)  # (S, G)
-    size_min = per_size(jax.ops.segment_min, lo)
-    # Counts: binom(L, k) coalitions of size base + k per chunk, less the non-finite ratios.
+    offsets = popcount_offsets(low)
     chunk_sizes = base[:, None] + jnp.arange(low + 1, dtype=base.dtype)  # (C, L + 1)
-    binom = jnp.asarray([math.comb(low, k) for k in range(low + 1)], itype)
-    counted = jnp.where(size_ok[jnp.minimum(chunk_sizes, s - 1)], binom, 0)
-    count = jnp.zeros(s, itype).at[chunk_sizes.reshape(-1)].add(counted.reshape(-1), mode="drop")
-    missing = ok[None, :] & ~finite
-    count = count[:, None] - jax.lax.cond(
-        jnp.any(missing),
-        lambda: per_size(jax.ops.segment_sum, missing.astype(itype)),
-        lambda: jnp.zeros((s, 3), itype),
-    )
+    ok_ck = size_ok[jnp.minimum(chunk_sizes, s - 1)]
+    low_class = np.repeat(np.arange(low + 1), np.diff(offsets))  # (B,) size class of column j
+    ok = ok_ck[:, low_class]  # (C, B)
+    finite = jnp.isfinite(ratios)
+    defined = ok[None] & finite  # (G, C, B)
+    hi = jnp.where(defined, ratios, -jnp.inf)
+    lo = jnp.where(defined, ratios, jnp.inf)
+    zero = jnp.where(defined, ratios, 0.0)
+
+    def by_class(op, x):  # (G, C, B) -> (G, C, L + 1): op over each size class of a chunk
+        return jnp.stack([op(x[:, :, offsets[k]:offsets[k + 1]], axis=2)
+                          for k in range(low + 1)], axis=2)
+
+    onehot = chunk_sizes[None] == jnp.arange(s, dtype=base.dtype)[:, None, None]  # (S, C, L+1)
+
+    def to_sizes(op, x, fill):  # (G, C, L + 1) -> (S, G)
+        return op(jnp.where(onehot[None], x[:, None], fill), axis=(2, 3)).T
+
+    size_max = to_sizes(jnp.max, by_class(jnp.max, hi), -jnp.inf)
+    size_min = to_sizes(jnp.min, by_class(jnp.min, lo), jnp.inf)
+    size_sum = to_sizes(jnp.sum, by_class(jnp.sum, zero), 0.0)
+    binom = jnp.asarray(np.diff(offsets), itype)
+    counted = jnp.where(ok_ck, binom, 0)  # (C, L + 1)
+    missing = by_class(jnp.sum, (ok[None] & ~finite).astype(itype))
+    count = to_sizes(jnp.sum, counted[None] - missing, 0)
     bins = edges.shape[0] - 1
     # Uniform edges: the bin is arithmetic, 0 for underflow and bins + 1 for overflow (the
     # float is clipped to [0, bins + 1] first, so that truncation is the floor).
+    r = ratios.reshape(3, -1)
     scale = bins / (edges[-1] - edges[0])
-    position = jnp.clip((zero - edges[0]) * scale + 1.0, 0.0, bins + 1.0)
+    position = jnp.clip((zero.reshape(3, -1) - edges[0]) * scale + 1.0, 0.0, bins + 1.0)
     position = position + (bins + 2) * jnp.arange(3.0)[:, None]
-    which = jnp.where(defined, position, 3 * (bins + 2)).astype(jnp.int32)
+    slots = 3 * (bins + 2) + 1  # the last slot takes the undefined ratios
+    which = jnp.where(defined.reshape(3, -1), position, slots - 1).astype(jnp.int32)
+    if replicas > 1:
+        which = which + slots * (jnp.arange(which.shape[1], dtype=jnp.int32) % replicas)
     # A barrier before every scatter: fused into the scatter's (n, 1) index shape, the loop
     # producing the indices is not vectorised (several times slower).
     which = jax.lax.optimization_barrier(which)
-    hist = jnp.bincount(which.reshape(-1), length=3 * (bins + 3))[: 3 * (bins + 2)]
+    hist = jnp.bincount(which.reshape(-1), length=slots * replicas)
+    hist = hist.reshape(replicas, slots).sum(axis=0)[: slots - 1]
     k = summary.top_value.shape[1]
+    hi, lo = hi.reshape(3, -1), lo.reshape(3, -1)
+    defined = defined.reshape(3, -1)
 
     def better(values, current_v, current_c, largest):
         """The k best of the current list and this group's values (G, C B).
@@ -205,8 +230,8 @@ def fold_groups(
         n_evaluated=summary.n_evaluated + jnp.sum(counted).astype(itype),
         above_one=summary.above_one + jnp.sum(defined & (r > 1.0 + tol), axis=1).astype(itype),
         below_one=summary.below_one + jnp.sum(defined & (r < 1.0 - tol), axis=1).astype(itype),
-        size_count=summary.size_count + count,
-        size_sum=summary.size_sum + per_size(jax.ops.segment_sum, zero),
+        size_count=summary.size_count + count.astype(itype),
+        size_sum=summary.size_sum + size_sum,
         size_min=jnp.minimum(summary.size_min, size_min),
         size_max=jnp.maximum(summary.size_max, size_max),
         hist=summary.hist + hist.reshape(3, bins + 2).astype(itype),
