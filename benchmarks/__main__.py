@@ -75,7 +75,8 @@ def configure(args) -> None:
     if not args.multithread and "jax" not in sys.modules:  # (called from a test: too late)
         _common.limit_threads()
     if args.device is not None:
-        os.environ["JAX_PLATFORMS"] = "cpu" if args.device == "cpu" else "cuda"
+        # (the CPU backend stays available on a GPU: the sweep folds its partials there)
+        os.environ["JAX_PLATFORMS"] = "cpu" if args.device == "cpu" else "cuda,cpu"
     # On a GPU: allocate on demand, so that the sweep benchmark's engine subprocess (peak
     # memory, first call) finds memory too. No effect on a CPU.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

@@ -227,8 +227,11 @@ def child_main(spec: dict) -> int:
         result = evjax.sweep(game, **kw)
         walls.append(time.perf_counter() - t0)
         evals.append(result.seconds)
+    stats = jax.devices()[0].memory_stats() or {}  # None on a CPU
     out = {**engine_summary(result), "walls": walls, "evals": evals,
-           "vmhwm_kb": _vmhwm_kb(), "before_kb": before_kb}
+           "vmhwm_kb": _vmhwm_kb(), "before_kb": before_kb,
+           "device_peak_bytes": stats.get("peak_bytes_in_use"),
+           "method": result.plan["method"], "low_bits": result.plan["low_bits"]}
     print("RESULT " + json.dumps(out), flush=True)
     return 0
 
@@ -389,7 +392,9 @@ def measure(quick: bool = False, full: bool = False, log=print):
         if in_child and runs and not quick:
             msg += f", about {2 * expected / runs[-1]['engine_rate'] / 60:.0f} min"
         log(msg + " ...", flush=True)
-        n_child_warm = (2 if quick else 1) if in_child else 0
+        # A GPU's full N = 30 sweep takes about a second: time 3 warm calls of it.
+        on_gpu = jax.default_backend() != "cpu"
+        n_child_warm = (2 if quick else 3 if on_gpu else 1) if in_child else 0
         child = run_child(n, t, include, exclude, warm=n_child_warm)
         err_eng = check_engine(child, case["params"], case["dense_fn"], case["nash"], n,
                                expected)
@@ -422,6 +427,8 @@ def measure(quick: bool = False, full: bool = False, log=print):
             engine_rate=child["n_evaluated"] / wall, eval_rate=child["n_evaluated"] / evals,
             dense_rate=case["batch"] / t_dense.median,
             memory_mb=(child["vmhwm_kb"] or 0) * 1024 / 1e6,  # VmHWM kB (KiB) -> MB
+            device_mb=(child["device_peak_bytes"] or 0) / 1e6,
+            method=f"{child['method']}, L = {child['low_bits']}",
             base_mb=(child["before_kb"] or 0) * 1024 / 1e6,
             err_eng=err_eng,
         )
@@ -483,8 +490,11 @@ def details(cases, runs, multithread: bool = False, full: bool = False, log=prin
                  f"{r['n_warm']} warm calls, round-robin with {r['t_dense'].repeats} x "
                  f"{r['t_dense'].number} dense calls")
         notes.append(
-            f"N = {r['n']} ({what}): {timed}; engine evaluation-only rate "
-            f"(`SweepResult.seconds`) {fmt_rate(r['eval_rate'])} coal/s; engine subprocess RSS "
+            f"N = {r['n']} ({what}): {timed}; engine cost stage {r['method']}; "
+            f"evaluation-only rate "
+            f"(`SweepResult.seconds`) {fmt_rate(r['eval_rate'])} coal/s; "
+            + (f"peak device memory {r['device_mb']:.0f} MB; " if r["device_mb"] else "")
+            + f"engine subprocess RSS "
             f"before its first sweep (Python, JAX, the game) {r['base_mb']:.0f} MB; dense "
             f"batch {r['case']['batch']} random masks; eq4 sample {r['case']['eq4_n']} "
             "coalitions (the first masks of the dense batch)."

@@ -219,10 +219,12 @@ def sweep(
         checkpoint.save(done, n_blocks)
     tables = coalition_tables(game)
 
-    def ratios_of(members):
-        mask = np.zeros((1, game.n_stations))
-        mask[0, members] = 1.0
-        return np.asarray(ratios_from_costs(*coalition_costs(tables, mask)))[0]
+    def ratios_of(coalitions):
+        k = len(coalitions)
+        masks = np.zeros((-(-k // 64) * 64, game.n_stations))  # a few shapes: few compilations
+        for row, members in enumerate(coalitions):
+            masks[row, members] = 1.0
+        return np.asarray(ratios_from_costs(*coalition_costs(tables, masks)))[:k]
 
     result = finalize(done, plan, ratios_of, elapsed)
     if checkpoint is not None:

@@ -130,8 +130,9 @@ def sweep_constrained(
         edges=jnp.asarray(plan.edges), tol=tol,
     )
 
-    def ratios_of(members):
-        code = sum(1 << bit for bit, station in enumerate(plan.free) if station in members)
-        return ratios[:, code]
+    def ratios_of(coalitions):
+        codes = [sum(1 << bit for bit, station in enumerate(plan.free) if station in members)
+                 for members in coalitions]
+        return ratios[:, codes].T
 
     return finalize(summary, plan, ratios_of, time.perf_counter() - t0)

@@ -32,6 +32,15 @@ from .summary import Summary, empty_summary, merge_fields, to_numpy
 _NO_BLOCK = -1
 
 
+def host_device():
+    """The host CPU device, where partial summaries are folded; the default device when JAX
+    runs without its CPU backend (``JAX_PLATFORMS=cuda``)."""
+    try:
+        return jax.local_devices(backend="cpu")[0]
+    except RuntimeError:
+        return jax.local_devices()[0]
+
+
 def process_blocks(blocks: Sequence[int], process_index: int, process_count: int) -> list[int]:
     """The blocks of ``blocks`` that process ``process_index`` evaluates (b % P == index)."""
     return [b for b in blocks if b % process_count == process_index]
@@ -143,7 +152,7 @@ def run_blocks_multiprocess(
     plan = runners[0].plan
     total = initial if initial is not None else empty_summary(
         plan.n_stations, len(plan.edges) - 1, plan.top_k)
-    cpu = jax.local_devices(backend="cpu")[0]
+    cpu = host_device()
     total = jax.device_put(total, cpu)
     blocks = [int(b) for b in blocks]
     n_proc, me = jax.process_count(), jax.process_index()

@@ -275,10 +275,10 @@ def run_blocks(
     (:func:`evjax.sweeps.distributed.evaluate_blocks`); partials are folded on the host CPU
     in block order, so the result does not depend on the number of devices.
     """
-    from .distributed import evaluate_blocks
+    from .distributed import evaluate_blocks, host_device
 
     plan = runners[0].plan
-    host = jax.local_devices(backend="cpu")[0]
+    host = host_device()
     total = initial if initial is not None else empty_summary(
         plan.n_stations, len(plan.edges) - 1, plan.top_k)
     total = jax.device_put(total, host)

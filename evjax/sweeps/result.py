@@ -58,10 +58,19 @@ class SweepResult:
 def finalize(summary: Summary, plan, ratios_of, seconds: float) -> SweepResult:
     """Turn a device summary into a :class:`SweepResult`.
 
-    ``ratios_of(members) -> 3 ratios`` recomputes a listed coalition's ratios (the top-k
-    lists report all three ratios of each coalition, not only the one ranked by).
+    ``ratios_of(list of member lists) -> (K, 3) ratios`` recomputes the listed coalitions'
+    ratios, all in one call (the top-k lists report all three ratios of each coalition, not
+    only the one ranked by; one call rather than one per coalition, which on a GPU would cost
+    a round trip each).
     """
     f = to_numpy(summary)
+    listed = sorted({int(c) for name in ("top", "bottom")
+                     for v, c in zip(f[f"{name}_value"].ravel(), f[f"{name}_code"].ravel(),
+                                     strict=True) if np.isfinite(v)})
+    members_of = {c: plan.members(c) for c in listed}
+    recomputed = np.asarray(ratios_of([members_of[c] for c in listed])) if listed else []
+    cache = {c: [members_of[c], [_num(r) for r in row]]
+             for c, row in zip(listed, recomputed, strict=True)}
     by_size = []
     for size in range(f["size_count"].shape[0]):
         count = f["size_count"][size]
@@ -76,19 +85,10 @@ def finalize(summary: Summary, plan, ratios_of, seconds: float) -> SweepResult:
             "min": [_num(m) if c else None for m, c in zip(f["size_min"][size], count, strict=True)],
             "max": [_num(m) if c else None for m, c in zip(f["size_max"][size], count, strict=True)],
         })
-    cache: dict[int, list] = {}
 
     def entries(values, codes):
-        out = []
-        for v, c in zip(values, codes, strict=True):
-            if not np.isfinite(v):
-                continue
-            c = int(c)
-            if c not in cache:
-                members = plan.members(c)
-                cache[c] = [members, [_num(r) for r in ratios_of(members)]]
-            out.append({"members": cache[c][0], "ratios": cache[c][1]})
-        return out
+        return [{"members": cache[int(c)][0], "ratios": cache[int(c)][1]}
+                for v, c in zip(values, codes, strict=True) if np.isfinite(v)]
 
     return SweepResult(
         n_evaluated=int(f["n_evaluated"]),
