@@ -45,6 +45,12 @@ Two ways of forming the sums:
 * :func:`subset_table` + :func:`chunk_costs` / :func:`fold_chunks`: for the 2^L coalitions
   ``(high << L) | j`` of a chunk the sums are (sums of the high stations) + (column j of a
   table of all 2^L subsets of the L low stations), O(W) per coalition: for enumerations.
+* :func:`gram_table` in place of :func:`subset_table` (for GPUs): every sum over t in the
+  cost loop is a combination of five products of the T-vectors XC, XM, PZ and their
+  products with a_c. The products of (low subset + chunk) are the two parts' own products
+  plus cross terms, and the cross terms of a group of chunks with all 2^L subsets are one
+  matrix product (5 G, 3T) x (3T, 2^L): the same flops, at the accelerator's matrix rate,
+  then O(1) work per coalition.
 
 Speed (``benchmarks/micro_reduced.py``): the loop over t is unrolled so that the whole cost
 stage is one elementwise loop over coalitions, and the folds materialise each group's costs

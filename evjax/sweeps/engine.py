@@ -6,6 +6,8 @@ integers ``c`` (bit p of c: the p-th free station is in the coalition), in block
 :func:`evjax.charging.reduced` chunks of 2^L coalitions into a :class:`Summary`: O(T) work per
 coalition (``../shared/design/fast-sweeps.md`` section 2), memory O(2^L), never O(2^N). Blocks
 are folded in order, so a resumed or sharded sweep reproduces an uninterrupted one exactly.
+How chunks are evaluated depends on the device (:data:`DEFAULTS`: the elementwise loop on a
+CPU, the Gram form on a GPU); the plan records it, so a resumed sweep must use the same.
 """
 
 from __future__ import annotations
