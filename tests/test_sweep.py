@@ -90,6 +90,27 @@ def test_full_sweep_matches_brute_force(method):
     assert grand["count"] == 1 and grand["mean"][2] is None
 
 
+def test_gpu_plan_matches_brute_force_on_a_cpu():
+    """A GPU's plan (Gram form, histogram over 1024 replicas, whole blocks per step), run here."""
+    from evjax.charging.reduced import coalition_costs, coalition_tables, ratios_from_costs
+    from evjax.sweeps.engine import BlockRunner, make_plan, run_blocks
+    from evjax.sweeps.result import finalize
+
+    game = random_game(4, 10, 6)
+    plan = make_plan(game, top_k=4, low_bits=2, platform="gpu")
+    assert (plan.method, plan.replicas, plan.group) == ("gram", 1024, min(256, plan.steps))
+    summary = run_blocks([BlockRunner(game, plan)], range(plan.n_blocks))
+    tables = coalition_tables(game)
+
+    def ratios_of(coalitions):
+        masks = np.zeros((len(coalitions), game.n_stations))
+        for k, members in enumerate(coalitions):
+            masks[k, members] = 1.0
+        return np.asarray(ratios_from_costs(*coalition_costs(tables, masks)))
+
+    check_against(finalize(summary, plan, ratios_of, 0.0), game, all_coalitions(10))
+
+
 @pytest.mark.parametrize("method", ["table", "gram"])
 def test_restricted_sweep_matches_brute_force(method):
     game = random_game(1, 8, 5)
