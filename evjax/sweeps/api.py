@@ -14,8 +14,8 @@ import jax
 import numpy as np
 
 from ..charging.game import ChargingGame
-from ..charging.reduced import coalition_costs, coalition_tables, ratios_from_costs
-from .engine import BlockRunner, block_rows, estimate_seconds, make_plan, run_blocks
+from .engine import (BlockRunner, block_rows, coalition_ratios, estimate_seconds,
+                     make_plan, run_blocks)
 from .result import SweepResult, finalize
 from .summary import empty_summary, from_numpy, to_numpy
 from .table import check_table, write_part
@@ -217,14 +217,12 @@ def sweep(
         bar.close()
     if checkpoint is not None:
         checkpoint.save(done, n_blocks)
-    tables = coalition_tables(game)
-
     def ratios_of(coalitions):
         k = len(coalitions)
         masks = np.zeros((-(-k // 64) * 64, game.n_stations))  # a few shapes: few compilations
         for row, members in enumerate(coalitions):
             masks[row, members] = 1.0
-        return np.asarray(ratios_from_costs(*coalition_costs(tables, masks)))[:k]
+        return np.asarray(coalition_ratios(game, masks))[:k]
 
     result = finalize(done, plan, ratios_of, elapsed)
     if checkpoint is not None:

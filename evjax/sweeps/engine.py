@@ -23,12 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._runtime import REPRODUCIBLE_JIT
 from ..charging.coalitions import coalition_lists
 from ..charging.game import ChargingGame
 from ..charging.reduced import (
     CoalitionTables,
     chunk_bits,
     chunk_costs,
+    coalition_costs,
     coalition_tables,
     fold_chunks,
     gram_table,
@@ -185,8 +187,6 @@ def make_plan(
 
 def _pilot_edges(game, plan: SweepPlan, bins: int) -> tuple[float, ...]:
     """Histogram edges from a pilot sample of coalitions (deterministic, seed 0)."""
-    from ..charging.reduced import coalition_costs, ratios_from_costs
-
     rng = np.random.default_rng(0)
     n_free = len(plan.free)
     codes = np.unique(rng.integers(0, plan.n_codes, size=4096, dtype=np.int64))
@@ -195,8 +195,7 @@ def _pilot_edges(game, plan: SweepPlan, bins: int) -> tuple[float, ...]:
     for p, f in enumerate(plan.free):
         masks[:, f] = (codes >> p) & 1
     keep = masks.sum(axis=1) > 0
-    cnash, nash = coalition_costs(coalition_tables(game), masks[keep])
-    r = np.asarray(ratios_from_costs(cnash, nash))
+    r = np.asarray(coalition_ratios(game, masks[keep]))
     r = r[np.isfinite(r)]
     lo, hi = (float(r.min()), float(r.max())) if r.size else (0.99, 1.01)
     lo, hi = min(lo, 1.0), max(hi, 1.0)
@@ -221,7 +220,7 @@ def _restricted_tables(tables: CoalitionTables, plan: SweepPlan):
     return free_tables, offset
 
 
-@eqx.filter_jit
+@eqx.filter_jit(**REPRODUCIBLE_JIT)
 def _block(free_tables, table, edges, first_high, static: SweepPlan):
     """Fold ``steps`` chunks of 2^L coalitions, from high index ``first_high``, into a Summary.
 
@@ -243,21 +242,40 @@ def _block(free_tables, table, edges, first_high, static: SweepPlan):
     return fold_chunks(free_tables, table, highs, reduce, init, group=static.group)
 
 
+@eqx.filter_jit(**REPRODUCIBLE_JIT)
+def _runner_tables(game, static: SweepPlan):
+    """The free stations' tables and the subset table of a plan (``static``: without edges)."""
+    free_tables, offset = _restricted_tables(coalition_tables(game), static)
+    # Columns sorted by size, which fold_groups needs; the Gram form where the plan says.
+    build = gram_table if static.method == "gram" else subset_table
+    table = build(free_tables, static.low_bits, order=popcount_order(static.low_bits),
+                  offset=offset)
+    return free_tables, table
+
+
+@eqx.filter_jit(**REPRODUCIBLE_JIT)
+def coalition_ratios(game: ChargingGame, masks):
+    """The three ratios (B, 3) of 0/1 ``masks`` (B, N), compiled like a sweep's blocks.
+
+    A sweep's pilot sample and its top-k lists use this, so that they too are the same in
+    every process (``evjax._runtime.REPRODUCIBLE_JIT``).
+    """
+    return ratios_from_costs(*coalition_costs(coalition_tables(game), masks))
+
+
 class BlockRunner:
     """Evaluates blocks of a plan on one device (compiled once per plan shape)."""
 
     def __init__(self, game: ChargingGame, plan: SweepPlan, device=None):
         if not jax.config.jax_enable_x64:
             raise ValueError("sweeps need float64 and int64: enable jax_enable_x64 first")
-        free_tables, offset = _restricted_tables(coalition_tables(game), plan)
-        # Columns sorted by size, which fold_groups needs; the Gram form where the plan says.
-        build = gram_table if plan.method == "gram" else subset_table
-        table = build(free_tables, plan.low_bits, order=popcount_order(plan.low_bits),
-                      offset=offset)
+        self.static = dataclasses.replace(plan, edges=())
+        if device is not None:
+            game = jax.device_put(game, device)
+        free_tables, table = _runner_tables(game, self.static)
         edges = jnp.asarray(plan.edges, free_tables.features.dtype)
         args = (free_tables, table, edges)
         self.args = jax.device_put(args, device) if device is not None else args
-        self.static = dataclasses.replace(plan, edges=())
         self.plan = plan
         self.device = device
 
@@ -299,7 +317,7 @@ def estimate_seconds(runner: BlockRunner, n_blocks: int, n_devices: int) -> floa
     return (time.perf_counter() - t0) * n_blocks / max(n_devices, 1)
 
 
-@eqx.filter_jit
+@eqx.filter_jit(**REPRODUCIBLE_JIT)
 def _block_rows(free_tables, table, first_high, static: SweepPlan):
     """Every coalition of a block: compact codes (R,), C-Nash costs and ratios (R, 3)."""
 
