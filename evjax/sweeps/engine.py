@@ -42,7 +42,10 @@ from .summary import Summary, empty_summary, fold_groups, merge_fields, popcount
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
 
-MIN_BLOCKS = 16  # split an enumeration into at least this many blocks where it can
+# Split an enumeration into at least this many blocks where it can. Each block starts its
+# top-k lists afresh, and a fresh list takes most of the block's first groups to fill:
+# 16 blocks made a full N = 20 sweep on a CPU 1.4x slower than 4 (0.111 s vs 0.079 s).
+MIN_BLOCKS = 4
 
 # How each kind of device evaluates chunks (method, low bits, coalitions per block, chunks per
 # step, histogram replicas). CPU: the elementwise O(T) loop over a cache-sized table, 8 chunks
@@ -168,8 +171,9 @@ def make_plan(
     if not 0 <= low <= len(free):
         raise ValueError(f"low_bits must lie in [0, {len(free)}], got {low}")
     chunks = (1 << len(free)) >> low
-    # At least MIN_BLOCKS blocks where chunks allow (groups of 8 chunks), so that every worker
-    # (one per core or device) gets some: the plan, and so the result, does not depend on them.
+    # At least MIN_BLOCKS blocks where chunks allow (groups of 8 chunks), so that several
+    # workers (cores or devices) share even a small sweep; a constant, so that the plan, and
+    # so the result, does not depend on how many there are.
     steps = max(1, min(block_size >> low, max(8, chunks // MIN_BLOCKS), chunks))
     edge_tuple = tuple(float(e) for e in edges) if edges is not None else None
     plan = SweepPlan(n, free, tuple(sorted(inc)), tuple(sorted(exc)), size_tuple, low, steps,
