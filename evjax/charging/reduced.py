@@ -417,12 +417,21 @@ def gram_parts(tables: CoalitionTables, sums: Float[Array, "... W"]):
 class GramTable(eqx.Module):
     """:func:`subset_sums` in the Gram form (:func:`gram_parts`), for the GEMM cost stage.
 
-    ``vectors`` (2^L, 3T) and ``scalars`` (2^L, 17) of column j's sums; ``codes[j]`` is the
-    subset of the low stations in column j, as in :class:`SubsetTable`.
+    ``scalars`` (2^L, 17) holds the Gram scalars of column j's sums. The column's T-vectors
+    [XC, XM, PZ] are affine in its memberships m (1 for the low stations in the coalition):
+
+        vectors_j = basis[0] + sum_i m_ij basis[1 + i] + sum_i (1 - m_ij) basis[1 + L + i],
+
+    ``basis`` (2L + 1, 3T) the constant part (the fixed stations' sums), each low station's in
+    part [xc_i, 0, 0] and its out part [0, xm_i, pz_i]; ``members`` (2L + 1, 2^L) holds
+    column j's weights [1, m_j, 1 - m_j]. Every term is a member's own, so an empty group is
+    exactly 0 here too. ``codes[j]`` is the subset of the low stations in column j, as in
+    :class:`SubsetTable`.
     """
 
-    vectors: Float[Array, "2^L 3T"]
     scalars: Float[Array, "2^L 17"]
+    basis: Float[Array, "K 3T"]
+    members: Float[Array, "K 2^L"]
     codes: Int[Array, " 2^L"]
     low_bits: int = eqx.field(static=True)
 
@@ -434,10 +443,10 @@ class GramTable(eqx.Module):
 def gram_table(tables: CoalitionTables, low_bits: int, *, order=None, offset=None) -> GramTable:
     """The :class:`GramTable` of the ``low_bits`` = L lowest stations (see :func:`subset_table`).
 
-    With it, a group of G chunks costs one matrix product (5 G, 3T) x (3T, 2^L) for the cross
-    terms between the chunks' high stations and the low subsets, then O(1) elementwise work
-    per coalition: the same 30 T flops as the elementwise loop of :class:`SubsetTable`, but
-    as a GEMM, which accelerators run at their matrix rate. For GPUs (L = 12 to 16).
+    With it, a group of G chunks costs O(G L T) for the coefficients of the cross terms
+    between the chunks' high stations and the low stations, then one matrix product
+    (5 G, 2L + 1) x (2L + 1, 2^L) and O(1) elementwise work per coalition: about 10 L + 100
+    flops per coalition against the 30 T of the elementwise loop of :class:`SubsetTable`.
     """
     codes, offset = _table_args(tables, low_bits, order, offset)
     return _gram_table(tables, low_bits, codes, offset)
@@ -446,8 +455,19 @@ def gram_table(tables: CoalitionTables, low_bits: int, *, order=None, offset=Non
 @eqx.filter_jit
 def _gram_table(tables, low_bits, codes, offset):
     sums = _subset_sums(tables, low_bits)[:, codes] + offset[:, None]  # (W, 2^L)
-    vectors, scalars = gram_parts(tables, sums.T)
-    return GramTable(vectors=vectors, scalars=scalars, codes=codes, low_bits=low_bits)
+    _, scalars = gram_parts(tables, sums.T)
+    f = tables.features[:low_bits]
+    o = tables.width_in
+
+    def vectors_of(x):  # (..., W) -> (..., 3T)
+        return gram_parts(tables, x)[0]
+
+    inside, outside = f.at[:, o:].set(0.0), f.at[:, :o].set(0.0)  # each station's two parts
+    basis = jnp.concatenate([vectors_of(offset)[None], vectors_of(inside), vectors_of(outside)])
+    m = bit_masks(codes, low_bits, f.dtype).T  # (L, 2^L)
+    members = jnp.concatenate([jnp.ones((1, m.shape[1]), m.dtype), m, 1.0 - m])
+    return GramTable(scalars=scalars, basis=basis, members=members, codes=codes,
+                     low_bits=low_bits)
 
 
 def _gram_group_costs(tables: CoalitionTables, table: GramTable, hs: Float[Array, "G W"]):
@@ -466,7 +486,8 @@ def _gram_group_costs(tables: CoalitionTables, table: GramTable, hs: Float[Array
     # Row k of the product pairs the low columns [XC, XM, PZ] with the chunk's counterparts.
     cross_rows = jnp.stack([jnp.concatenate(r, axis=-1) for r in (
         (2.0 * hxc, z, z), (hxm, hxc, z), (z, 2.0 * hxm, z), (hpz, z, hxc), (z, hpz, hxm))])
-    cross = jnp.einsum("kgt,jt->kgj", cross_rows, table.vectors)  # (5, G, 2^L)
+    coefficients = jnp.einsum("kgt,it->kgi", cross_rows, table.basis)  # (5, G, 2L + 1)
+    cross = jnp.einsum("kgi,ij->kgj", coefficients, table.members)  # (5, G, 2^L)
     s = [scalars[:, k, None] + table.scalars[None, :, k] for k in range(GRAM_SCALARS)]
     s_in, k_in, d_in, n_in, s_out, h_out, k_out, d_out, n_out = s[:9]
     xx, xm, mm, zx, zm = (s[9 + k] + cross[k] for k in range(5))
@@ -653,4 +674,6 @@ def ratios_from_costs(cnash, nash, fill=jnp.nan):
     cost exactly 0 here; those entries get ``fill`` instead of 0/0.
     """
     empty = cnash == 0
-    return jnp.where(empty, fill, nash / jnp.where(empty, 1.0, cnash))
+    # The division last: XLA then materialises the ratios once rather than re-deriving them
+    # (from the costs) inside every reduction that reads them.
+    return jnp.where(empty, fill, nash) / jnp.where(empty, 1.0, cnash)

@@ -37,7 +37,16 @@ from ..charging.reduced import (
     ratios_from_costs,
     subset_table,
 )
-from .summary import Summary, empty_summary, fold_groups, merge_fields, popcount_order
+from .summary import (
+    Summary,
+    empty_summary,
+    empty_tally,
+    fold_groups,
+    merge_fields,
+    popcount_order,
+    settle,
+    tally_groups,
+)
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
@@ -48,12 +57,16 @@ MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 MIN_BLOCKS = 4
 
 # How each kind of device evaluates chunks (method, low bits, coalitions per block, chunks per
-# step, histogram replicas). CPU: the elementwise O(T) loop over a cache-sized table, 8 chunks
-# of 512 per step. GPU: the Gram form, one matrix product per 256 chunks of 16384 (4M
-# coalitions per step), the histogram spread over 1024 copies of its bins.
+# step, how per-size statistics are reduced, histogram replicas). CPU: the elementwise O(T)
+# loop over a cache-sized table, 8 chunks of 512 per step, per-size statistics scattered onto
+# rows (summary.tally_groups: 3-4x faster there than slice reductions). GPU: the Gram form, one
+# matrix product per 256 chunks of 16384 (4M coalitions per step), slice reductions
+# (summary.fold_groups), the histogram spread over 1024 copies of its bins.
 DEFAULTS = {
-    "cpu": dict(method="table", low_bits=9, block_size=1 << 20, group=8, replicas=1),
-    "gpu": dict(method="gram", low_bits=14, block_size=1 << 26, group=256, replicas=1024),
+    "cpu": dict(method="gram", low_bits=11, block_size=1 << 20, group=8, fold="rows",
+                replicas=1),
+    "gpu": dict(method="gram", low_bits=14, block_size=1 << 26, group=256, fold="slices",
+                replicas=1024),
 }
 METHODS = ("table", "gram")
 
@@ -74,7 +87,9 @@ class SweepPlan:
     tol: float = 1e-9
     method: str = "table"
     group: int = 8
+    fold: str = "rows"
     replicas: int = 1
+    bounds: tuple = field(default=(), repr=False)
 
     @property
     def n_codes(self) -> int:
@@ -96,7 +111,8 @@ class SweepPlan:
             "include": list(self.include), "exclude": list(self.exclude),
             "sizes": list(self.sizes), "low_bits": self.low_bits, "steps": self.steps,
             "edges": list(self.edges), "top_k": self.top_k, "tol": self.tol,
-            "method": self.method, "group": self.group, "replicas": self.replicas,
+            "method": self.method, "group": self.group, "fold": self.fold,
+            "replicas": self.replicas, "bounds": list(self.bounds),
         }
 
     def members(self, code: int) -> list[int]:
@@ -178,33 +194,70 @@ def make_plan(
     edge_tuple = tuple(float(e) for e in edges) if edges is not None else None
     plan = SweepPlan(n, free, tuple(sorted(inc)), tuple(sorted(exc)), size_tuple, low, steps,
                      edge_tuple or (), top_k, tol, method, min(defaults["group"], steps),
-                     defaults["replicas"])
+                     defaults["fold"], defaults["replicas"])
     if plan.n_coalitions == 0:
         raise ValueError(
             f"no coalition satisfies sizes {list(size_tuple)} with include {plan.include} and "
             f"exclude {plan.exclude}"
         )
+    ratios, admitted = _pilot(game, plan)
     if edge_tuple is None:
-        plan = dataclasses.replace(plan, edges=_pilot_edges(game, plan, bins))
-    return plan
+        plan = dataclasses.replace(plan, edges=_pilot_edges(ratios, len(free), bins))
+    return dataclasses.replace(plan, bounds=_pilot_bounds(ratios[admitted], top_k))
 
 
-def _pilot_edges(game, plan: SweepPlan, bins: int) -> tuple[float, ...]:
-    """Histogram edges from a pilot sample of coalitions (deterministic, seed 0)."""
+def _pilot(game, plan: SweepPlan):
+    """Ratios (K, 3) of a pilot sample of the plan's coalitions, and which sizes it admits.
+
+    Deterministic (seed 0): up to 4096 distinct coalitions of the enumeration.
+    """
     rng = np.random.default_rng(0)
-    n_free = len(plan.free)
     codes = np.unique(rng.integers(0, plan.n_codes, size=4096, dtype=np.int64))
     masks = np.zeros((codes.size, plan.n_stations))
     masks[:, list(plan.include)] = 1.0
     for p, f in enumerate(plan.free):
         masks[:, f] = (codes >> p) & 1
-    keep = masks.sum(axis=1) > 0
-    r = np.asarray(coalition_ratios(game, masks[keep]))
-    r = r[np.isfinite(r)]
+    sizes = masks.sum(axis=1).astype(int)
+    masks = masks[sizes > 0]
+    admitted = np.isin(sizes[sizes > 0], plan.sizes)
+    return np.asarray(coalition_ratios(game, masks)), admitted
+
+
+def _pilot_edges(ratios, n_free: int, bins: int) -> tuple[float, ...]:
+    """Histogram edges around the pilot's ratios."""
+    r = ratios[np.isfinite(ratios)]
     lo, hi = (float(r.min()), float(r.max())) if r.size else (0.99, 1.01)
     lo, hi = min(lo, 1.0), max(hi, 1.0)
     pad = 0.25 * (hi - lo) + 1e-12 * max(abs(hi), 1.0) + (0 if n_free else 1e-9)
     return tuple(np.linspace(lo - pad, hi + pad, bins + 1).tolist())
+
+
+def _pilot_bounds(ratios, top_k: int) -> tuple:
+    """Bounds that the top-k (bottom-k) list of each ratio is known to reach, from the pilot.
+
+    (top floors of all, coalition, outside, then bottom ceilings), None where the pilot has
+    fewer than k defined ratios. The pilot's coalitions are among those enumerated, so the
+    sweep's k-th largest ratio is at least the pilot's k-th largest: blocks start their top
+    lists at that value, less a margin for the rounding between the pilot's formulas and the
+    engine's, and then skip every group of chunks with nothing above it (re-sorting a top
+    list is the slow part of a group where it happens). The final lists are unchanged.
+    """
+    floors, ceilings = [], []
+    for g in range(3):
+        r = np.sort(ratios[np.isfinite(ratios[:, g]), g])
+        if r.size < top_k:
+            floors.append(None)
+            ceilings.append(None)
+            continue
+        hi, lo = float(r[-top_k]), float(r[top_k - 1])
+        floors.append(hi - BOUND_MARGIN * max(1.0, abs(hi)))
+        ceilings.append(lo + BOUND_MARGIN * max(1.0, abs(lo)))
+    return tuple(floors + ceilings)
+
+
+# Relative margin of the pilot's bounds: the pilot's ratios (coalition_ratios) and the engine's
+# agree to about 1e-15 relative; a coalition within the margin of a bound is still listed.
+BOUND_MARGIN = 1e-9
 
 
 def _restricted_tables(tables: CoalitionTables, plan: SweepPlan):
@@ -225,7 +278,7 @@ def _restricted_tables(tables: CoalitionTables, plan: SweepPlan):
 
 
 @eqx.filter_jit(**REPRODUCIBLE_JIT)
-def _block(free_tables, table, edges, first_high, static: SweepPlan):
+def _block(free_tables, table, edges, bounds, first_high, static: SweepPlan):
     """Fold ``steps`` chunks of 2^L coalitions, from high index ``first_high``, into a Summary.
 
     The costs come from :func:`evjax.charging.reduced.fold_chunks`, which evaluates a group of
@@ -235,15 +288,30 @@ def _block(free_tables, table, edges, first_high, static: SweepPlan):
     size_ok = jnp.zeros(static.n_stations + 1, bool).at[jnp.asarray(static.sizes)].set(True)
     n_include = len(static.include)
 
-    def reduce(summary, bits, cnash, nash):
+    def base_of(bits):
         # Column 0 of every chunk is the empty low subset: bits[:, 0] is the chunk's high part.
-        base = jax.lax.population_count(bits[:, 0]).astype(jnp.int32) + n_include
-        return fold_groups(summary, bits, ratios_from_costs(cnash, nash), base, size_ok,
-                           edges=edges, tol=static.tol, replicas=static.replicas)
+        return jax.lax.population_count(bits[:, 0]).astype(jnp.int32) + n_include
 
     init = empty_summary(static.n_stations, edges.shape[0] - 1, static.top_k)
+    # The lists start at the pilot's bounds, filled with NO_CODE (which loses every tie).
+    init = dataclasses.replace(
+        init, top_value=jnp.broadcast_to(bounds[0][:, None], init.top_value.shape),
+        bottom_value=jnp.broadcast_to(bounds[1][:, None], init.bottom_value.shape))
     highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
-    return fold_chunks(free_tables, table, highs, reduce, init, group=static.group)
+    if static.fold == "slices":
+        def reduce(summary, bits, cnash, nash):
+            return fold_groups(summary, bits, ratios_from_costs(cnash, nash), base_of(bits),
+                               size_ok, edges=edges, tol=static.tol, replicas=static.replicas)
+
+        return fold_chunks(free_tables, table, highs, reduce, init, group=static.group)
+
+    def tally(carry, bits, cnash, nash):
+        return tally_groups(*carry, bits, ratios_from_costs(cnash, nash), base_of(bits),
+                            size_ok, edges=edges, tol=static.tol)
+
+    carry = (init, empty_tally(static.n_stations, static.low_bits))
+    return settle(*fold_chunks(free_tables, table, highs, tally, carry, group=static.group),
+                  size_ok)
 
 
 @eqx.filter_jit(**REPRODUCIBLE_JIT)
@@ -273,21 +341,38 @@ class BlockRunner:
     def __init__(self, game: ChargingGame, plan: SweepPlan, device=None):
         if not jax.config.jax_enable_x64:
             raise ValueError("sweeps need float64 and int64: enable jax_enable_x64 first")
-        self.static = dataclasses.replace(plan, edges=())
+        self.static = dataclasses.replace(plan, edges=(), bounds=())
         if device is not None:
             game = jax.device_put(game, device)
         free_tables, table = _runner_tables(game, self.static)
-        edges = jnp.asarray(plan.edges, free_tables.features.dtype)
+        dtype = free_tables.features.dtype
+        edges = jnp.asarray(plan.edges, dtype)
         args = (free_tables, table, edges)
         self.args = jax.device_put(args, device) if device is not None else args
         self.plan = plan
         self.device = device
+        floors = [-np.inf if b is None else b for b in plan.bounds[:3]] or [-np.inf] * 3
+        ceilings = [np.inf if b is None else b for b in plan.bounds[3:]] or [np.inf] * 3
+        self.bounds = np.asarray([floors, ceilings], dtype)
+
+    def tighten(self, summary: Summary) -> None:
+        """Start later blocks' top (bottom) lists at the k-th entries of ``summary``'s.
+
+        ``summary`` folds some of the sweep's blocks, so its k-th largest ratio is a bound
+        that the whole sweep's k-th reaches: blocks then skip every group of chunks with
+        nothing beyond it (see ``_pilot_bounds``). Results do not depend on it, only speed.
+        """
+        top = np.asarray(summary.top_value[:, -1])
+        bottom = np.asarray(summary.bottom_value[:, -1])
+        self.bounds = np.stack([np.maximum(self.bounds[0], top),
+                                np.minimum(self.bounds[1], bottom)])
 
     def __call__(self, block: int) -> Summary:
         first = jnp.asarray(block * self.plan.steps, jnp.int64)
+        bounds = jnp.asarray(self.bounds)
         if self.device is not None:
-            first = jax.device_put(first, self.device)
-        return _block(*self.args, first, self.static)
+            first, bounds = jax.device_put((first, bounds), self.device)
+        return _block(*self.args, bounds, first, self.static)
 
 
 def run_blocks(
@@ -306,8 +391,12 @@ def run_blocks(
     total = initial if initial is not None else empty_summary(
         plan.n_stations, len(plan.edges) - 1, plan.top_k)
     total = jax.device_put(total, host)
+    for runner in runners:
+        runner.tighten(total)
     for b, fields in evaluate_blocks(runners, blocks):
         total = merge_fields(total, fields, host)
+        for runner in runners:
+            runner.tighten(total)
         if on_block is not None:
             on_block(b, total)
     return total

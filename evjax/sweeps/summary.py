@@ -12,7 +12,10 @@ outside ratio) is NaN and counts nowhere.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -178,28 +181,208 @@ def fold_groups(
     counted = jnp.where(ok_ck, binom, 0)  # (C, L + 1)
     missing = by_class(jnp.sum, (ok[None] & ~finite).astype(itype))
     count = to_sizes(jnp.sum, counted[None] - missing, 0)
-    bins = edges.shape[0] - 1
-    # Uniform edges: the bin is arithmetic, 0 for underflow and bins + 1 for overflow (the
-    # float is clipped to [0, bins + 1] first, so that truncation is the floor).
+    hist = _histogram(zero.reshape(3, -1), defined.reshape(3, -1), edges, replicas)
     r = ratios.reshape(3, -1)
+    top, bottom = _extremes(summary, hi.reshape(3, -1), lo.reshape(3, -1), codes.reshape(-1),
+                            jnp.any(size_max >= summary.top_value[:, -1]),
+                            jnp.any(size_min <= summary.bottom_value[:, -1]))
+    defined = defined.reshape(3, -1)
+    return Summary(
+        n_evaluated=summary.n_evaluated + jnp.sum(counted).astype(itype),
+        above_one=summary.above_one + jnp.sum(defined & (r > 1.0 + tol), axis=1).astype(itype),
+        below_one=summary.below_one + jnp.sum(defined & (r < 1.0 - tol), axis=1).astype(itype),
+        size_count=summary.size_count + count.astype(itype),
+        size_sum=summary.size_sum + size_sum,
+        size_min=jnp.minimum(summary.size_min, size_min),
+        size_max=jnp.maximum(summary.size_max, size_max),
+        hist=summary.hist + hist.astype(itype),
+        top_value=top[0],
+        top_code=top[1],
+        bottom_value=bottom[0],
+        bottom_code=bottom[1],
+    )
+
+
+class Tally(eqx.Module):
+    """Per-size statistics of a run of chunks, kept per (fixed size, column): O(G P 2^L).
+
+    The CPU form of :func:`fold_groups`' per-size reductions (:func:`tally_groups`). Entry
+    (g, p, j) gathers ratio g at column j of every chunk whose fixed part has size p, so its
+    coalitions all have size p + popcount(column j). Adding a group of chunks is then
+    elementwise (a few rows updated in place) where reducing each size's slice of every chunk
+    is several times slower on XLA's CPU backend. :func:`settle` reduces the rows onto sizes.
+
+    Fields (G = 3 groups, P = N + 1 - L fixed sizes, B = 2^L columns):
+        chunks: (P,) how many chunks had each fixed size.
+        max, min, sum: (G, P, B) over the defined ratios (-inf, +inf, 0 where none).
+        undefined: (G, P, B) how many ratios were undefined (NaN: see :func:`tally_groups`),
+            a float count (exact below 2^53).
+    """
+
+    chunks: Int[Array, " P"]
+    max: Float[Array, "G P B"]
+    min: Float[Array, "G P B"]
+    sum: Float[Array, "G P B"]
+    undefined: Float[Array, "G P B"]
+
+
+def empty_tally(n_stations: int, low_bits: int) -> Tally:
+    """The :class:`Tally` of no chunk, for chunks of 2^L = 2^``low_bits`` coalitions."""
+    p, g, b = n_stations + 1 - low_bits, len(GROUPS), 1 << low_bits
+    f = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    i = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    return Tally(
+        chunks=jnp.zeros(p, i),
+        max=jnp.full((g, p, b), -jnp.inf, f),
+        min=jnp.full((g, p, b), jnp.inf, f),
+        sum=jnp.zeros((g, p, b), f),
+        undefined=jnp.zeros((g, p, b), f),
+    )
+
+
+def tally_groups(
+    summary: Summary,
+    tally: Tally,
+    codes: Int[Array, "C B"],
+    ratios: Float[Array, "G C B"],
+    base: Int[Array, " C"],
+    size_ok: Bool[Array, " S"],
+    *,
+    edges: Float[Array, " E"],
+    tol: float,
+) -> tuple[Summary, Tally]:
+    """:func:`fold_groups` for a CPU: the per-size statistics go to ``tally``.
+
+    The arguments are those of :func:`fold_groups`, with one more requirement: the C = 2^m
+    chunks are consecutive and aligned (high parts C q + c, c < C), as :func:`fold_chunks`
+    groups them, so that chunk c's fixed size is base[0] + popcount(c). Chunks of one
+    popcount are combined elementwise, and the m + 1 rows from base[0] on are updated in
+    place: no scatter, no reduction over coalitions. The summary gains everything but the
+    per-size statistics and ``n_evaluated``, which :func:`settle` adds from the tally. Ratios
+    of sizes the sweep does not count become NaN here, so the tally counts them as undefined;
+    settle drops those sizes whole.
+    """
+    itype = summary.n_evaluated.dtype
+    n_chunks, width = codes.shape
+    low, levels = width.bit_length() - 1, n_chunks.bit_length() - 1
+    if width != 1 << low or n_chunks != 1 << levels:
+        raise ValueError(f"need 2^m chunks of 2^L coalitions, got {n_chunks} of {width}")
+    s = summary.size_count.shape[0]
+    low_class = np.repeat(np.arange(low + 1), np.diff(popcount_offsets(low)))
+    ok = size_ok[jnp.minimum(base[:, None] + low_class, s - 1)]  # (C, B)
+    r = jnp.where(ok[None], ratios, jnp.nan)
+    defined = jnp.isfinite(r)
+    hi = jnp.where(defined, r, -jnp.inf)
+    lo = jnp.where(defined, r, jnp.inf)
+    zero = jnp.where(defined, r, 0.0)
+    weight = np.bitwise_count(np.arange(n_chunks))
+
+    def rows(op, x):  # (K, C, B) -> (K, m + 1, B): row w combines the chunks of popcount w
+        return jnp.stack([functools.reduce(op, [x[:, c] for c in np.flatnonzero(weight == w)])
+                          for w in range(levels + 1)], axis=1)
+
+    def update(acc, op, x):  # acc[:, base[0] + w] = op(acc[:, base[0] + w], x[:, w])
+        zero_index = jnp.zeros((), base.dtype)
+        start = (zero_index, base[0], zero_index)
+        return jax.lax.dynamic_update_slice(
+            acc, op(jax.lax.dynamic_slice(acc, start, x.shape), x), start)
+
+    tally = Tally(
+        chunks=tally.chunks.at[base].add(1),
+        max=update(tally.max, jnp.maximum, rows(jnp.maximum, hi)),
+        min=update(tally.min, jnp.minimum, rows(jnp.minimum, lo)),
+        sum=update(tally.sum, jnp.add, rows(jnp.add, zero)),
+        undefined=update(tally.undefined, jnp.add, rows(jnp.add, (~defined).astype(zero.dtype))),
+    )
+    hist = _histogram(zero.reshape(3, -1), defined.reshape(3, -1), edges, 1)
+    top, bottom = _extremes(summary, hi.reshape(3, -1), lo.reshape(3, -1), codes.reshape(-1),
+                            jnp.any(jnp.max(hi, axis=(1, 2)) >= summary.top_value[:, -1]),
+                            jnp.any(jnp.min(lo, axis=(1, 2)) <= summary.bottom_value[:, -1]))
+    r = r.reshape(3, -1)  # NaN compares false: undefined ratios count nowhere
+    summary = dataclasses.replace(
+        summary,
+        above_one=summary.above_one + jnp.sum(r > 1.0 + tol, axis=1).astype(itype),
+        below_one=summary.below_one + jnp.sum(r < 1.0 - tol, axis=1).astype(itype),
+        hist=summary.hist + hist.astype(itype),
+        top_value=top[0],
+        top_code=top[1],
+        bottom_value=bottom[0],
+        bottom_code=bottom[1],
+    )
+    return summary, tally
+
+
+def settle(summary: Summary, tally: Tally, size_ok: Bool[Array, " S"]) -> Summary:
+    """``summary`` with the per-size statistics and count of ``tally`` added (O(G P 2^L))."""
+    itype = summary.n_evaluated.dtype
+    _, p, width = tally.max.shape
+    low = width.bit_length() - 1
+    s = summary.size_count.shape[0]
+    offsets = popcount_offsets(low)
+
+    def by_class(op, x):  # (K, P, B) -> (K, P, L + 1)
+        return jnp.stack([op(x[..., offsets[k]:offsets[k + 1]], axis=-1)
+                          for k in range(low + 1)], axis=-1)
+
+    sizes = np.arange(p)[:, None] + np.arange(low + 1)  # (P, L + 1): p + k
+    onehot = (sizes == np.arange(s)[:, None, None]) & size_ok[:, None, None]  # (S, P, L + 1)
+
+    def to_sizes(op, x, fill):  # (K, P, L + 1) -> (S, K)
+        return op(jnp.where(onehot[:, None], x[None], fill), axis=(2, 3))
+
+    binom = jnp.asarray(np.diff(offsets), itype)
+    coalitions = tally.chunks[:, None] * binom  # (P, L + 1)
+    undefined = to_sizes(jnp.sum, by_class(jnp.sum, tally.undefined), 0.0)
+    count = jnp.sum(jnp.where(onehot, coalitions, 0), axis=(1, 2))[:, None] - undefined
+    return dataclasses.replace(
+        summary,
+        n_evaluated=summary.n_evaluated + jnp.sum(jnp.where(onehot, coalitions, 0)),
+        size_count=summary.size_count + count.astype(itype),
+        size_sum=summary.size_sum + to_sizes(jnp.sum, by_class(jnp.sum, tally.sum), 0.0),
+        size_min=jnp.minimum(summary.size_min,
+                             to_sizes(jnp.min, by_class(jnp.min, tally.min), jnp.inf)),
+        size_max=jnp.maximum(summary.size_max,
+                             to_sizes(jnp.max, by_class(jnp.max, tally.max), -jnp.inf)),
+    )
+
+
+def _histogram(zero, defined, edges, replicas: int):
+    """Counts (3, bins + 2) of the defined entries of ``zero`` (3, n) over uniform ``edges``.
+
+    The bin is arithmetic, 0 for underflow and bins + 1 for overflow (the float is clipped to
+    [0, bins + 1] first, so that truncation is the floor). One bincount over all three rows,
+    spread over ``replicas`` copies of the bins (entry i adds to copy i % replicas).
+    """
+    bins = edges.shape[0] - 1
     scale = bins / (edges[-1] - edges[0])
-    position = jnp.clip((zero.reshape(3, -1) - edges[0]) * scale + 1.0, 0.0, bins + 1.0)
+    position = jnp.clip((zero - edges[0]) * scale + 1.0, 0.0, bins + 1.0)
     position = position + (bins + 2) * jnp.arange(3.0)[:, None]
     slots = 3 * (bins + 2) + 1  # the last slot takes the undefined ratios
-    which = jnp.where(defined.reshape(3, -1), position, slots - 1).astype(jnp.int32)
+    which = jnp.where(defined, position, slots - 1).astype(jnp.int32)
     if replicas > 1:
         which = which + slots * (jnp.arange(which.shape[1], dtype=jnp.int32) % replicas)
     # A barrier before every scatter: fused into the scatter's (n, 1) index shape, the loop
     # producing the indices is not vectorised (several times slower).
     which = jax.lax.optimization_barrier(which)
-    hist = jnp.bincount(which.reshape(-1), length=slots * replicas)
-    hist = hist.reshape(replicas, slots).sum(axis=0)[: slots - 1]
+    # int32 counts of in-bounds indices (clipped above): half the bytes of a default
+    # bincount's int64 ones, and no bounds checks in the scatter loop.
+    hist = jnp.zeros(slots * replicas, jnp.int32).at[which.reshape(-1)].add(
+        jnp.ones((), jnp.int32), mode="promise_in_bounds")
+    return hist.reshape(replicas, slots).sum(axis=0)[: slots - 1].reshape(3, bins + 2)
+
+
+def _extremes(summary: Summary, hi, lo, codes, top_hit, bottom_hit):
+    """The top and bottom lists updated with ``hi`` / ``lo`` (3, n) of coalitions ``codes`` (n,).
+
+    ``hi`` (``lo``) holds the ratios with -inf (+inf) where undefined. A list is re-sorted only
+    when ``top_hit`` (``bottom_hit``) says that some entry may beat its k-th (a ``lax.cond``),
+    which keeps sorting (slow on CPU) off the hot path.
+    """
+    itype = summary.n_evaluated.dtype
     k = summary.top_value.shape[1]
-    hi, lo = hi.reshape(3, -1), lo.reshape(3, -1)
-    defined = defined.reshape(3, -1)
 
     def better(values, current_v, current_c, largest):
-        """The k best of the current list and this group's values (G, C B).
+        """The k best of the current list and ``values``.
 
         The k best values lie in the k 64-blocks with the best block extremes: select those
         blocks, then the k best among their 64k entries and the current list.
@@ -212,34 +395,21 @@ def fold_groups(
                             min(k, n_blocks))
         idx = (blocks[:, :, None] * block + jnp.arange(block)).reshape(3, -1)
         v = jnp.take_along_axis(values, idx, 1)
-        c = jnp.where(jnp.isfinite(v), codes.reshape(-1)[idx], NO_CODE)
+        c = jnp.where(jnp.isfinite(v), codes[idx], NO_CODE)
         return _best(jnp.concatenate([current_v, v], 1),
                      jnp.concatenate([current_c, c.astype(itype)], 1), k, largest)
 
     top = jax.lax.cond(
-        jnp.any(size_max >= summary.top_value[:, -1]),
+        top_hit,
         lambda: better(hi, summary.top_value, summary.top_code, True),
         lambda: (summary.top_value, summary.top_code),
     )
     bottom = jax.lax.cond(
-        jnp.any(size_min <= summary.bottom_value[:, -1]),
+        bottom_hit,
         lambda: better(lo, summary.bottom_value, summary.bottom_code, False),
         lambda: (summary.bottom_value, summary.bottom_code),
     )
-    return Summary(
-        n_evaluated=summary.n_evaluated + jnp.sum(counted).astype(itype),
-        above_one=summary.above_one + jnp.sum(defined & (r > 1.0 + tol), axis=1).astype(itype),
-        below_one=summary.below_one + jnp.sum(defined & (r < 1.0 - tol), axis=1).astype(itype),
-        size_count=summary.size_count + count.astype(itype),
-        size_sum=summary.size_sum + size_sum,
-        size_min=jnp.minimum(summary.size_min, size_min),
-        size_max=jnp.maximum(summary.size_max, size_max),
-        hist=summary.hist + hist.reshape(3, bins + 2).astype(itype),
-        top_value=top[0],
-        top_code=top[1],
-        bottom_value=bottom[0],
-        bottom_code=bottom[1],
-    )
+    return top, bottom
 
 
 @jax.jit
