@@ -71,6 +71,9 @@ class Probe:
         s["outs"].append(out)
         return out
 
+    def tighten(self, summary):
+        self.runner.tighten(summary)
+
 
 plan = make_plan(game(), **{k: v for k, v in OPTIONS.items() if k != "progress"})
 runners = [BlockRunner(game(), plan, d) for d in jax.local_devices()]

@@ -162,3 +162,69 @@ def test_best_lists_break_ties_by_code_like_a_lexsort():
             order = np.lexsort((codes[g], -values[g] if largest else values[g]))[:7]
             np.testing.assert_array_equal(v[g], values[g, order])
             np.testing.assert_array_equal(c[g], codes[g, order])
+
+
+def test_tally_fold_matches_slice_fold_on_awkward_data():
+    """The CPU's per-size tally (rows) against the GPU's slice reductions, on random ratios
+    with NaNs, a gap in the counted sizes and ties, group after group."""
+    from evjax.sweeps.summary import (empty_summary, empty_tally, fold_groups, popcount_order,
+                                      settle, tally_groups, to_numpy)
+
+    rng = np.random.default_rng(7)
+    n, low, group, n_include = 11, 3, 4, 1
+    order = popcount_order(low)
+    size_ok = np.ones(n + 1, bool)
+    size_ok[[0, 3, 7]] = False
+    edges = jnp.linspace(0.9, 1.1, 17)
+    sliced = empty_summary(n, 16, 5)
+    tallied, tally = empty_summary(n, 16, 5), empty_tally(n, low)
+    fold_slices = jax.jit(lambda s, c, r, b, ok, e: fold_groups(s, c, r, b, ok, edges=e,
+                                                                 tol=1e-9))
+    fold_rows = jax.jit(lambda s, t, c, r, b, ok, e: tally_groups(s, t, c, r, b, ok, edges=e,
+                                                                  tol=1e-9))
+    for q in range(16):  # aligned groups of chunks, high parts group q + c
+        highs = group * q + np.arange(group)
+        codes = jnp.asarray((highs[:, None] << low) | order)
+        ratios = np.round(1.0 + 0.05 * rng.standard_normal((3, group, 1 << low)), 3)
+        ratios[rng.random(ratios.shape) < 0.05] = np.nan
+        ratios = jnp.asarray(ratios)
+        base = jnp.asarray(np.bitwise_count(highs) + n_include, jnp.int32)
+        args = (codes, ratios, base, jnp.asarray(size_ok), edges)
+        sliced = fold_slices(sliced, *args)
+        tallied, tally = fold_rows(tallied, tally, *args)
+    a, b = to_numpy(sliced), to_numpy(settle(tallied, tally, jnp.asarray(size_ok)))
+    assert a["n_evaluated"] > 0 and np.all(a["size_count"][~size_ok] == 0)
+    for name in a:
+        if name == "size_sum":
+            np.testing.assert_allclose(b[name], a[name], rtol=1e-13)
+        else:
+            np.testing.assert_array_equal(b[name], a[name], err_msg=name)
+
+
+def test_list_bounds_change_speed_not_results():
+    """Blocks that start their top/bottom lists at the tightest valid bounds (the final k-th
+    entries), or at none, fold to the same summary; the pilot's bounds are valid ones."""
+    from evjax.sweeps.engine import BlockRunner, make_plan, run_blocks
+    from evjax.sweeps.summary import is_coalition, to_numpy
+
+    game = random_game(5, 11, 6)
+    plan = make_plan(game, top_k=5, low_bits=3, block_size=32)
+    assert plan.n_blocks >= 4
+
+    def fold(bounds):
+        runner = BlockRunner(game, plan)
+        runner.tighten = lambda summary: None  # keep the given bounds throughout
+        runner.bounds = np.asarray(bounds, float)
+        return to_numpy(run_blocks([runner], range(plan.n_blocks)))
+
+    free = fold([[-np.inf] * 3, [np.inf] * 3])
+    assert is_coalition(free["top_code"]).all() and is_coalition(free["bottom_code"]).all()
+    floors, ceilings = free["top_value"][:, -1], free["bottom_value"][:, -1]
+    assert np.all(np.asarray(plan.bounds[:3]) <= floors)
+    assert np.all(np.asarray(plan.bounds[3:]) >= ceilings)
+    tight = fold([floors, ceilings])
+    for name in free:
+        np.testing.assert_array_equal(tight[name], free[name], err_msg=name)
+    # A bound beyond the true k-th entry is not valid: the lists then keep fill entries.
+    wrong = fold([floors + 1.0, ceilings])
+    assert not is_coalition(wrong["top_code"]).all()

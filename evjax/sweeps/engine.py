@@ -39,6 +39,7 @@ from ..charging.reduced import (
 )
 from .summary import (
     Summary,
+    bound_lists,
     empty_summary,
     empty_tally,
     fold_groups,
@@ -293,10 +294,7 @@ def _block(free_tables, table, edges, bounds, first_high, static: SweepPlan):
         return jax.lax.population_count(bits[:, 0]).astype(jnp.int32) + n_include
 
     init = empty_summary(static.n_stations, edges.shape[0] - 1, static.top_k)
-    # The lists start at the pilot's bounds, filled with NO_CODE (which loses every tie).
-    init = dataclasses.replace(
-        init, top_value=jnp.broadcast_to(bounds[0][:, None], init.top_value.shape),
-        bottom_value=jnp.broadcast_to(bounds[1][:, None], init.bottom_value.shape))
+    init = bound_lists(init, bounds[0], bounds[1])
     highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
     if static.fold == "slices":
         def reduce(summary, bits, cnash, nash):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .summary import GROUPS, NO_CODE, Summary, to_numpy
+from .summary import GROUPS, Summary, is_coalition, to_numpy
 
 
 def _num(x) -> float | None:
@@ -66,7 +66,7 @@ def finalize(summary: Summary, plan, ratios_of, seconds: float) -> SweepResult:
     f = to_numpy(summary)
     listed = sorted({int(c) for name in ("top", "bottom")
                      for v, c in zip(f[f"{name}_value"].ravel(), f[f"{name}_code"].ravel(),
-                                     strict=True) if np.isfinite(v) and c != NO_CODE})
+                                     strict=True) if np.isfinite(v) and is_coalition(c)})
     members_of = {c: plan.members(c) for c in listed}
     recomputed = np.asarray(ratios_of([members_of[c] for c in listed])) if listed else []
     cache = {c: [members_of[c], [_num(r) for r in row]]
@@ -89,7 +89,7 @@ def finalize(summary: Summary, plan, ratios_of, seconds: float) -> SweepResult:
     def entries(values, codes):
         return [{"members": cache[int(c)][0], "ratios": cache[int(c)][1]}
                 for v, c in zip(values, codes, strict=True)
-                if np.isfinite(v) and c != NO_CODE]
+                if np.isfinite(v) and is_coalition(c)]
 
     return SweepResult(
         n_evaluated=int(f["n_evaluated"]),

@@ -24,6 +24,9 @@ from jaxtyping import Array, Bool, Float, Int
 
 GROUPS = ("all", "coalition", "outside")
 NO_CODE = np.iinfo(np.int64).max
+# Codes from here up are not coalitions (whose codes are int64 bitmasks below 2^62): list
+# entries that only hold a bound (see ``bound_lists``) and exhausted entries (NO_CODE).
+FIRST_FILL = 1 << 62
 
 
 class Summary(eqx.Module):
@@ -71,6 +74,33 @@ def empty_summary(n_stations: int, bins: int, top_k: int) -> Summary:
         top_code=jnp.full((g, top_k), big, i),
         bottom_value=jnp.full((g, top_k), jnp.inf, f),
         bottom_code=jnp.full((g, top_k), big, i),
+    )
+
+
+def is_coalition(codes):
+    """Which list codes are coalitions' (not fill)."""
+    return codes < FIRST_FILL
+
+
+def bound_lists(summary: Summary, top, bottom) -> Summary:
+    """``summary`` with its top (bottom) lists filled with the value ``top`` (``bottom``) (3,).
+
+    A sweep's blocks start their lists at bounds that the whole sweep's k-th entries are known
+    to reach; a group of chunks with nothing beyond a list's k-th entry then skips the list.
+    The fill entries have distinct codes above every coalition's, so they lose every tie and
+    merge like real entries; :func:`is_coalition` tells them apart.
+    """
+    k = summary.top_value.shape[1]
+    fill = jnp.broadcast_to(NO_CODE - 1 - jnp.arange(k, dtype=summary.top_code.dtype),
+                            summary.top_code.shape)
+    return dataclasses.replace(
+        summary,
+        top_value=jnp.broadcast_to(jnp.asarray(top, summary.top_value.dtype)[:, None],
+                                   summary.top_value.shape),
+        top_code=fill,
+        bottom_value=jnp.broadcast_to(jnp.asarray(bottom, summary.top_value.dtype)[:, None],
+                                      summary.top_value.shape),
+        bottom_code=fill,
     )
 
 
