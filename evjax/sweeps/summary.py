@@ -213,8 +213,8 @@ def fold_groups(
     count = to_sizes(jnp.sum, counted[None] - missing, 0)
     hist = _histogram(zero.reshape(3, -1), defined.reshape(3, -1), edges, replicas)
     r = ratios.reshape(3, -1)
-    top, bottom = _extremes(summary, hi.reshape(3, -1), lo.reshape(3, -1), codes.reshape(-1),
-                            jnp.any(size_max >= summary.top_value[:, -1]),
+    top, bottom = _extremes(summary, lambda: (hi.reshape(3, -1), lo.reshape(3, -1)),
+                            codes.reshape(-1), jnp.any(size_max >= summary.top_value[:, -1]),
                             jnp.any(size_min <= summary.bottom_value[:, -1]))
     defined = defined.reshape(3, -1)
     return Summary(
@@ -298,13 +298,18 @@ def tally_groups(
     if width != 1 << low or n_chunks != 1 << levels:
         raise ValueError(f"need 2^m chunks of 2^L coalitions, got {n_chunks} of {width}")
     s = summary.size_count.shape[0]
-    low_class = np.repeat(np.arange(low + 1), np.diff(popcount_offsets(low)))
-    ok = size_ok[jnp.minimum(base[:, None] + low_class, s - 1)]  # (C, B)
+    ok_class = size_ok[jnp.minimum(base[:, None] + jnp.arange(low + 1), s - 1)]  # (C, L + 1)
+    # Expanded to (C, B) by broadcasts, as columns are sorted by class (a gather is slow).
+    ok = jnp.concatenate([jnp.broadcast_to(ok_class[:, k, None], (n_chunks, count))
+                          for k, count in enumerate(np.diff(popcount_offsets(low)))], axis=1)
+
+    def masked(r):  # (defined, hi, lo, zero): hi/lo/zero are -inf/+inf/0 where undefined
+        defined = jnp.isfinite(r)
+        return (defined, jnp.where(defined, r, -jnp.inf), jnp.where(defined, r, jnp.inf),
+                jnp.where(defined, r, 0.0))
+
     r = jnp.where(ok[None], ratios, jnp.nan)
-    defined = jnp.isfinite(r)
-    hi = jnp.where(defined, r, -jnp.inf)
-    lo = jnp.where(defined, r, jnp.inf)
-    zero = jnp.where(defined, r, 0.0)
+    defined, hi, lo, zero = masked(r)
     weight = np.bitwise_count(np.arange(n_chunks))
 
     def rows(op, x):  # (K, C, B) -> (K, m + 1, B): row w combines the chunks of popcount w
@@ -324,15 +329,24 @@ def tally_groups(
         sum=update(tally.sum, jnp.add, rows(jnp.add, zero)),
         undefined=update(tally.undefined, jnp.add, rows(jnp.add, (~defined).astype(zero.dtype))),
     )
-    hist = _histogram(zero.reshape(3, -1), defined.reshape(3, -1), edges, 1)
-    top, bottom = _extremes(summary, hi.reshape(3, -1), lo.reshape(3, -1), codes.reshape(-1),
-                            jnp.any(jnp.max(hi, axis=(1, 2)) >= summary.top_value[:, -1]),
-                            jnp.any(jnp.min(lo, axis=(1, 2)) <= summary.bottom_value[:, -1]))
-    r = r.reshape(3, -1)  # NaN compares false: undefined ratios count nowhere
+    # Above/below 1 +- tol and beyond the lists' k-th entries (whether a list must be
+    # re-sorted), all counted by the histogram's scatter.
+    hist, (below, above, top_hits, bottom_hits) = _histogram(
+        zero.reshape(3, -1), defined.reshape(3, -1), edges, 1,
+        marks=[m.reshape(3, -1) for m in (zero < 1.0 - tol, zero > 1.0 + tol,
+                                          zero >= summary.top_value[:, -1, None, None],
+                                          zero <= summary.bottom_value[:, -1, None, None])])
+
+    def extremes():  # inside the lax.conds, so that hi and lo are not materialised for them
+        _, hi, lo, _ = masked(jnp.where(ok[None], ratios, jnp.nan))
+        return hi.reshape(3, -1), lo.reshape(3, -1)
+
+    top, bottom = _extremes(summary, extremes, codes.reshape(-1), jnp.any(top_hits > 0),
+                            jnp.any(bottom_hits > 0))
     summary = dataclasses.replace(
         summary,
-        above_one=summary.above_one + jnp.sum(r > 1.0 + tol, axis=1).astype(itype),
-        below_one=summary.below_one + jnp.sum(r < 1.0 - tol, axis=1).astype(itype),
+        above_one=summary.above_one + above.astype(itype),
+        below_one=summary.below_one + below.astype(itype),
         hist=summary.hist + hist.astype(itype),
         top_value=top[0],
         top_code=top[1],
@@ -376,12 +390,15 @@ def settle(summary: Summary, tally: Tally, size_ok: Bool[Array, " S"]) -> Summar
     )
 
 
-def _histogram(zero, defined, edges, replicas: int):
+def _histogram(zero, defined, edges, replicas: int, marks=()):
     """Counts (3, bins + 2) of the defined entries of ``zero`` (3, n) over uniform ``edges``.
 
     The bin is arithmetic, 0 for underflow and bins + 1 for overflow (the float is clipped to
     [0, bins + 1] first, so that truncation is the floor). One bincount over all three rows,
     spread over ``replicas`` copies of the bins (entry i adds to copy i % replicas).
+    ``marks``, boolean (3, n) each, are counted by the same scatter (each doubles the slots,
+    which are few): with them the call returns (counts, [how many defined entries of each
+    row every mark marks, (3,) each]), instead of a pass over the entries per mark.
     """
     bins = edges.shape[0] - 1
     scale = bins / (edges[-1] - edges[0])
@@ -389,24 +406,34 @@ def _histogram(zero, defined, edges, replicas: int):
     position = position + (bins + 2) * jnp.arange(3.0)[:, None]
     slots = 3 * (bins + 2) + 1  # the last slot takes the undefined ratios
     which = jnp.where(defined, position, slots - 1).astype(jnp.int32)
+    copies = 1 << len(marks)
+    for m, mark in enumerate(marks):
+        which = which + jnp.where(defined & mark, slots << m, 0).astype(jnp.int32)
     if replicas > 1:
-        which = which + slots * (jnp.arange(which.shape[1], dtype=jnp.int32) % replicas)
+        which = which + copies * slots * (jnp.arange(which.shape[1], dtype=jnp.int32) % replicas)
     # A barrier before every scatter: fused into the scatter's (n, 1) index shape, the loop
     # producing the indices is not vectorised (several times slower).
     which = jax.lax.optimization_barrier(which)
-    # int32 counts of in-bounds indices (clipped above): half the bytes of a default
-    # bincount's int64 ones, and no bounds checks in the scatter loop.
-    hist = jnp.zeros(slots * replicas, jnp.int32).at[which.reshape(-1)].add(
-        jnp.ones((), jnp.int32), mode="promise_in_bounds")
-    return hist.reshape(replicas, slots).sum(axis=0)[: slots - 1].reshape(3, bins + 2)
+    hist = jnp.zeros(copies * slots * replicas, jnp.int32).at[which.reshape(-1)].add(
+        jnp.ones((), jnp.int32), mode="promise_in_bounds")  # int32: half a bincount's bytes
+    hist = hist.reshape(replicas, copies, slots).sum(axis=0)[:, : slots - 1]
+    hist = hist.reshape((2,) * len(marks) + (3, bins + 2))  # mark m: axis len(marks) - 1 - m
+    counts = hist.reshape(-1, 3, bins + 2).sum(axis=0)
+    if not marks:
+        return counts
+    n = len(marks)
+    marked = [jnp.sum(jnp.take(hist, 1, axis=n - 1 - m), axis=tuple(range(n - 1)) + (n,))
+              for m in range(n)]
+    return counts, marked
 
 
-def _extremes(summary: Summary, hi, lo, codes, top_hit, bottom_hit):
-    """The top and bottom lists updated with ``hi`` / ``lo`` (3, n) of coalitions ``codes`` (n,).
+def _extremes(summary: Summary, extremes, codes, top_hit, bottom_hit):
+    """The top and bottom lists updated with the coalitions ``codes`` (n,).
 
-    ``hi`` (``lo``) holds the ratios with -inf (+inf) where undefined. A list is re-sorted only
-    when ``top_hit`` (``bottom_hit``) says that some entry may beat its k-th (a ``lax.cond``),
-    which keeps sorting (slow on CPU) off the hot path.
+    ``extremes()`` returns their ratios (3, n) twice, with -inf and with +inf where undefined
+    (hi, lo); it is called inside the branches. A list is re-sorted only when ``top_hit``
+    (``bottom_hit``) says that some entry may beat its k-th (a ``lax.cond``), which keeps
+    sorting (slow on CPU) off the hot path.
     """
     itype = summary.n_evaluated.dtype
     k = summary.top_value.shape[1]
@@ -431,12 +458,12 @@ def _extremes(summary: Summary, hi, lo, codes, top_hit, bottom_hit):
 
     top = jax.lax.cond(
         top_hit,
-        lambda: better(hi, summary.top_value, summary.top_code, True),
+        lambda: better(extremes()[0], summary.top_value, summary.top_code, True),
         lambda: (summary.top_value, summary.top_code),
     )
     bottom = jax.lax.cond(
         bottom_hit,
-        lambda: better(lo, summary.bottom_value, summary.bottom_code, False),
+        lambda: better(extremes()[1], summary.bottom_value, summary.bottom_code, False),
         lambda: (summary.bottom_value, summary.bottom_code),
     )
     return top, bottom
