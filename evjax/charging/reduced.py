@@ -45,12 +45,12 @@ Two ways of forming the sums:
 * :func:`subset_table` + :func:`chunk_costs` / :func:`fold_chunks`: for the 2^L coalitions
   ``(high << L) | j`` of a chunk the sums are (sums of the high stations) + (column j of a
   table of all 2^L subsets of the L low stations), O(W) per coalition: for enumerations.
-* :func:`gram_table` in place of :func:`subset_table` (for GPUs): every sum over t in the
-  cost loop is a combination of five products of the T-vectors XC, XM, PZ and their
+* :func:`gram_table` in place of :func:`subset_table` (the sweeps' default): every sum over
+  t in the cost loop is a combination of five products of the T-vectors XC, XM, PZ and their
   products with a_c. The products of (low subset + chunk) are the two parts' own products
-  plus cross terms, and the cross terms of a group of chunks with all 2^L subsets are one
-  matrix product (5 G, 3T) x (3T, 2^L): the same flops, at the accelerator's matrix rate,
-  then O(1) work per coalition.
+  plus cross terms; the low part's vectors are affine in its memberships, so the cross
+  terms of a group of chunks with all 2^L subsets are O(G L T) coefficients and one matrix
+  product (5 G, 2L + 1) x (2L + 1, 2^L), then O(1) work per coalition.
 
 Speed (``benchmarks/micro_reduced.py``): the loop over t is unrolled so that the whole cost
 stage is one elementwise loop over coalitions, and the folds materialise each group's costs
@@ -601,9 +601,9 @@ def fold_chunks(
     ``cnash``, ``nash`` (3, group, 2^L) the group costs (rows all, coalition, outside). It must
     be jit-traceable; ``init`` is the initial carry. Memory is O(group * 2^L), whatever H.
     The empty coalition (bitmask 0) and the grand coalition follow the module's conventions.
-    Fastest on CPU (T = 24): a :class:`SubsetTable`, L = 9, group = 8, no ``lax.top_k`` or
-    sort per group (``benchmarks/micro_reduced.py``). On a GPU: a :class:`GramTable`, L = 14,
-    group = 256 (4M coalitions per step).
+    Fastest on CPU (T = 24): a :class:`GramTable`, L = 11, group = 8 (a
+    :class:`SubsetTable` at L = 9 is about 1.5x slower), no ``lax.top_k`` or sort per group.
+    On a GPU: a :class:`GramTable`, L = 14, group = 256 (4M coalitions per step).
     """
     highs = _grouped("highs", highs, group)
     return _fold_chunks(tables, table, highs, reduce, init)

@@ -32,15 +32,6 @@ from .summary import Summary, empty_summary, merge_fields, to_numpy
 _NO_BLOCK = -1
 
 
-def host_device():
-    """The host CPU device, where partial summaries are folded; the default device when JAX
-    runs without its CPU backend (``JAX_PLATFORMS=cuda``)."""
-    try:
-        return jax.local_devices(backend="cpu")[0]
-    except RuntimeError:
-        return jax.local_devices()[0]
-
-
 def process_blocks(blocks: Sequence[int], process_index: int, process_count: int) -> list[int]:
     """The blocks of ``blocks`` that process ``process_index`` evaluates (b % P == index)."""
     return [b for b in blocks if b % process_count == process_index]
@@ -152,8 +143,7 @@ def run_blocks_multiprocess(
     plan = runners[0].plan
     total = initial if initial is not None else empty_summary(
         plan.n_stations, len(plan.edges) - 1, plan.top_k)
-    cpu = host_device()
-    total = jax.device_put(total, cpu)
+    total = Summary(**to_numpy(total))
     blocks = [int(b) for b in blocks]
     n_proc, me = jax.process_count(), jax.process_index()
     template = to_numpy(total)
@@ -190,7 +180,7 @@ def run_blocks_multiprocess(
                     parts[b] = fields
             while order and order[0] in parts:  # fold every block now complete, in order
                 b = order.popleft()
-                total = merge_fields(total, parts.pop(b), cpu)
+                total = merge_fields(total, parts.pop(b))
                 if on_block is not None:
                     on_block(b, total)
             for runner in runners:  # later blocks start their lists here (speed only)

@@ -6,8 +6,8 @@ integers ``c`` (bit p of c: the p-th free station is in the coalition), in block
 :func:`evjax.charging.reduced` chunks of 2^L coalitions into a :class:`Summary`: O(T) work per
 coalition (``../shared/design/fast-sweeps.md`` section 2), memory O(2^L), never O(2^N). Blocks
 are folded in order, so a resumed or sharded sweep reproduces an uninterrupted one exactly.
-How chunks are evaluated depends on the device (:data:`DEFAULTS`: the elementwise loop on a
-CPU, the Gram form on a GPU); the plan records it, so a resumed sweep must use the same.
+How chunks are evaluated and reduced depends on the device (:data:`DEFAULTS`); the plan
+records it, so a resumed sweep must use the same.
 """
 
 from __future__ import annotations
@@ -47,22 +47,25 @@ from .summary import (
     popcount_order,
     settle,
     tally_groups,
+    to_numpy,
 )
 
 MAX_STATIONS = 62  # coalition codes are int64 bitmasks
 
 
-# Split an enumeration into at least this many blocks where it can. Each block starts its
-# top-k lists afresh, and a fresh list takes most of the block's first groups to fill:
-# 16 blocks made a full N = 20 sweep on a CPU 1.4x slower than 4 (0.111 s vs 0.079 s).
+# Split an enumeration into at least this many blocks where it can. Blocks evaluated at the
+# same time start their top-k lists at the same bounds (BlockRunner.tighten), and re-sorting
+# a list is the slow part of a group where it happens: 16 blocks made a full N = 20 sweep on
+# a CPU 1.4x slower than 4 (0.111 s vs 0.079 s, before the bounds).
 MIN_BLOCKS = 4
 
 # How each kind of device evaluates chunks (method, low bits, coalitions per block, chunks per
-# step, how per-size statistics are reduced, histogram replicas). CPU: the elementwise O(T)
-# loop over a cache-sized table, 8 chunks of 512 per step, per-size statistics scattered onto
-# rows (summary.tally_groups: 3-4x faster there than slice reductions). GPU: the Gram form, one
-# matrix product per 256 chunks of 16384 (4M coalitions per step), slice reductions
-# (summary.fold_groups), the histogram spread over 1024 copies of its bins.
+# step, how per-size statistics are reduced, histogram replicas). Both use the Gram form (one
+# small matrix product per step, then O(1) per coalition). CPU: 8 chunks of 2048 per step
+# (16K coalitions: fewer steps, each still cache-sized), per-size statistics tallied onto rows
+# (summary.tally_groups; slice reductions are several times slower there); 1.5x the
+# elementwise "table" loop at N = 30. GPU: 256 chunks of 16384 (4M coalitions per step),
+# slice reductions (summary.fold_groups), the histogram spread over 1024 copies of its bins.
 DEFAULTS = {
     "cpu": dict(method="gram", low_bits=11, block_size=1 << 20, group=8, fold="rows",
                 replicas=1),
@@ -360,14 +363,14 @@ class BlockRunner:
         that the whole sweep's k-th reaches: blocks then skip every group of chunks with
         nothing beyond it (see ``_pilot_bounds``). Results do not depend on it, only speed.
         """
-        top = np.asarray(summary.top_value[:, -1])
-        bottom = np.asarray(summary.bottom_value[:, -1])
+        top = np.asarray(summary.top_value)[:, -1]  # whole arrays: no device op per block
+        bottom = np.asarray(summary.bottom_value)[:, -1]
         self.bounds = np.stack([np.maximum(self.bounds[0], top),
                                 np.minimum(self.bounds[1], bottom)])
 
     def __call__(self, block: int) -> Summary:
-        first = jnp.asarray(block * self.plan.steps, jnp.int64)
-        bounds = jnp.asarray(self.bounds)
+        first = np.asarray(block * self.plan.steps, np.int64)  # numpy: no dispatch per call
+        bounds = self.bounds
         if self.device is not None:
             first, bounds = jax.device_put((first, bounds), self.device)
         return _block(*self.args, bounds, first, self.static)
@@ -379,20 +382,19 @@ def run_blocks(
     """Fold the given blocks in order onto ``initial``; all runners (devices) work at once.
 
     Blocks go round-robin to the runners, each on its own worker thread
-    (:func:`evjax.sweeps.distributed.evaluate_blocks`); partials are folded on the host CPU
+    (:func:`evjax.sweeps.distributed.evaluate_blocks`); partials are folded on the host (numpy)
     in block order, so the result does not depend on the number of devices.
     """
-    from .distributed import evaluate_blocks, host_device
+    from .distributed import evaluate_blocks
 
     plan = runners[0].plan
-    host = host_device()
     total = initial if initial is not None else empty_summary(
         plan.n_stations, len(plan.edges) - 1, plan.top_k)
-    total = jax.device_put(total, host)
+    total = Summary(**to_numpy(total))
     for runner in runners:
         runner.tighten(total)
     for b, fields in evaluate_blocks(runners, blocks):
-        total = merge_fields(total, fields, host)
+        total = merge_fields(total, fields)
         for runner in runners:
             runner.tighten(total)
         if on_block is not None:

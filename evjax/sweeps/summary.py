@@ -469,27 +469,42 @@ def _extremes(summary: Summary, extremes, codes, top_hit, bottom_hit):
     return top, bottom
 
 
-@jax.jit
 def merge(a: Summary, b: Summary) -> Summary:
-    """Combine two summaries (associative; exact for every field but float sums)."""
-    k = a.top_value.shape[1]
-    top_value, top_code = _best(
-        jnp.concatenate([a.top_value, b.top_value], 1),
-        jnp.concatenate([a.top_code, b.top_code], 1), k, True,
-    )
-    bottom_value, bottom_code = _best(
-        jnp.concatenate([a.bottom_value, b.bottom_value], 1),
-        jnp.concatenate([a.bottom_code, b.bottom_code], 1), k, False,
-    )
+    """Combine two summaries, on the host (associative; exact for every field but float sums).
+
+    numpy, not a compiled call: a sweep merges one partial per block, and dispatching a
+    dozen small device arrays per block cost more than the merge. The result has numpy
+    fields; the top and bottom lists follow :func:`_best` (value, then code; a repeated
+    entry counts once; exhausted rows end in (-inf or +inf, ``NO_CODE``)).
+    """
+    a, b = to_numpy(a), to_numpy(b)
+    k = a["top_value"].shape[1]
+
+    def best(name, largest):
+        values = np.concatenate([a[f"{name}_value"], b[f"{name}_value"]], axis=1)
+        codes = np.concatenate([a[f"{name}_code"], b[f"{name}_code"]], axis=1)
+        out_v = np.full((values.shape[0], k), -np.inf if largest else np.inf, values.dtype)
+        out_c = np.full((values.shape[0], k), NO_CODE, codes.dtype)
+        for g in range(values.shape[0]):
+            order = np.lexsort((codes[g], -values[g] if largest else values[g]))
+            v, c = values[g, order], codes[g, order]
+            first = np.ones(v.size, bool)
+            first[1:] = (v[1:] != v[:-1]) | (c[1:] != c[:-1])
+            v, c = v[first][:k], c[first][:k]
+            out_v[g, : v.size], out_c[g, : c.size] = v, c
+        return out_v, out_c
+
+    top_value, top_code = best("top", True)
+    bottom_value, bottom_code = best("bottom", False)
     return Summary(
-        n_evaluated=a.n_evaluated + b.n_evaluated,
-        above_one=a.above_one + b.above_one,
-        below_one=a.below_one + b.below_one,
-        size_count=a.size_count + b.size_count,
-        size_sum=a.size_sum + b.size_sum,
-        size_min=jnp.minimum(a.size_min, b.size_min),
-        size_max=jnp.maximum(a.size_max, b.size_max),
-        hist=a.hist + b.hist,
+        n_evaluated=a["n_evaluated"] + b["n_evaluated"],
+        above_one=a["above_one"] + b["above_one"],
+        below_one=a["below_one"] + b["below_one"],
+        size_count=a["size_count"] + b["size_count"],
+        size_sum=a["size_sum"] + b["size_sum"],
+        size_min=np.minimum(a["size_min"], b["size_min"]),
+        size_max=np.maximum(a["size_max"], b["size_max"]),
+        hist=a["hist"] + b["hist"],
         top_value=top_value,
         top_code=top_code,
         bottom_value=bottom_value,
@@ -497,13 +512,13 @@ def merge(a: Summary, b: Summary) -> Summary:
     )
 
 
-def merge_fields(total: Summary, fields: dict[str, np.ndarray], device) -> Summary:
-    """``merge(total, partial)`` with the partial given as numpy fields, on ``device``.
+def merge_fields(total: Summary, fields: dict[str, np.ndarray]) -> Summary:
+    """``merge(total, partial)`` with the partial given as numpy fields.
 
     Every way of running a sweep (one device, several, several processes) folds its blocks'
     partials through this, in block order, so they all give the same result.
     """
-    return merge(total, jax.device_put(from_numpy(fields), device))
+    return merge(total, Summary(**fields))
 
 
 def to_numpy(summary: Summary) -> dict[str, np.ndarray]:
