@@ -120,9 +120,10 @@ def sweep(
         max_hours: refuse (``ValueError`` with the estimate) sweeps expected to take longer.
         checkpoint_seconds: with ``out``, save the state at most this often (and at the end).
         block_size, low_bits, method: how the enumeration is cut and evaluated; by default
-            what suits the devices (``evjax.sweeps.engine.DEFAULTS``): on a CPU the
-            elementwise O(T) loop ("table"), on a GPU the Gram form ("gram", one matrix
-            product per 4M coalitions). Both give the same ratios to rounding.
+            what suits the devices (``evjax.sweeps.engine.DEFAULTS``): the Gram form
+            ("gram": one small matrix product per step, 16K coalitions a step on a CPU, 4M
+            on a GPU), or the elementwise O(T) loop ("table"). Both give the same ratios to
+            rounding.
 
     Returns a :class:`SweepResult`. Per coalition the work is O(T) after an O(N T) per-game
     precomputation (``evjax.charging.reduced``); memory is O(block), never O(2^N).
