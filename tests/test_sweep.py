@@ -228,3 +228,13 @@ def test_list_bounds_change_speed_not_results():
     # A bound beyond the true k-th entry is not valid: the lists then keep fill entries.
     wrong = fold([floors + 1.0, ceilings])
     assert not is_coalition(wrong["top_code"]).all()
+
+
+def test_block_sizes_round_down_to_powers_of_two():
+    """Blocks hold a power of two of chunks, so that groups of chunks stay aligned (the CPU
+    tally needs it): an odd block size sweeps like the power of two below it."""
+    game = random_game(1, 8, 5)
+    odd = sweep(game, low_bits=3, block_size=24, top_k=4)
+    even = sweep(game, low_bits=3, block_size=16, top_k=4)
+    assert odd.plan["steps"] == even.plan["steps"] == 2
+    assert odd.to_dict() | {"seconds": 0} == even.to_dict() | {"seconds": 0}

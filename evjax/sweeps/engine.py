@@ -195,6 +195,7 @@ def make_plan(
     # workers (cores or devices) share even a small sweep; a constant, so that the plan, and
     # so the result, does not depend on how many there are.
     steps = max(1, min(block_size >> low, max(8, chunks // MIN_BLOCKS), chunks))
+    steps = 1 << (steps.bit_length() - 1)  # a power of two: groups of chunks stay aligned
     edge_tuple = tuple(float(e) for e in edges) if edges is not None else None
     plan = SweepPlan(n, free, tuple(sorted(inc)), tuple(sorted(exc)), size_tuple, low, steps,
                      edge_tuple or (), top_k, tol, method, min(defaults["group"], steps),
