@@ -111,11 +111,15 @@ def test_resume_after_sigkill_is_identical(tmp_path):
     path.write_text(json.dumps(evjax.io.game_to_dict(game)))
     script = tmp_path / "child.py"
     script.write_text(CHILD)
+    # The three runs share a persistent compilation cache: the later two load the first's
+    # executables (half of each run's time), which must resume just the same.
+    env = os.environ | {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
+                        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     reference = tmp_path / "reference"
     subprocess.run([sys.executable, str(script), str(path), str(reference)], check=True,
-                   timeout=300)
+                   timeout=300, env=env)
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(script), str(path), str(out)])
+    proc = subprocess.Popen([sys.executable, str(script), str(path), str(out)], env=env)
     deadline = time.time() + 240
     parts = out / "table"
     while time.time() < deadline and proc.poll() is None:
@@ -126,7 +130,8 @@ def test_resume_after_sigkill_is_identical(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "result.json").exists()
-    subprocess.run([sys.executable, str(script), str(path), str(out)], check=True, timeout=300)
+    subprocess.run([sys.executable, str(script), str(path), str(out)], check=True, timeout=300,
+                   env=env)
     got = json.loads((out / "result.json").read_text())
     want = json.loads((reference / "result.json").read_text())
     assert got | {"seconds": 0} == want | {"seconds": 0}
