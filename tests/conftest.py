@@ -1,8 +1,10 @@
 """Test configuration: float64 everywhere (the library itself never touches JAX's config)."""
 
 import ctypes
+import getpass
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 # One thread per XLA op: the tests gain nothing from intra-op threads on 2 cores. (The flag
@@ -10,6 +12,12 @@ from pathlib import Path
 # evjax: see evjax/_runtime.py.)
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_cpu_multi_thread_eigen=false").strip()
+
+# One persistent compilation cache for the whole test session: the two xdist workers and the
+# tests' subprocesses (CLI, resumed sweeps, benchmarks) load what another already compiled
+# (keys cover the program, the options and the JAX version, so results cannot change).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(
+    Path(tempfile.gettempdir()) / f"evjax-tests-jax-cache-{getpass.getuser()}"))
 
 import jax  # noqa: E402
 import numpy as np
