@@ -1,7 +1,6 @@
 """Test configuration: float64 everywhere (the library itself never touches JAX's config)."""
 
 import ctypes
-import getpass
 import os
 import sys
 import tempfile
@@ -17,7 +16,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
 # tests' subprocesses (CLI, resumed sweeps, benchmarks) load what another already compiled
 # (keys cover the program, the options and the JAX version, so results cannot change).
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(
-    Path(tempfile.gettempdir()) / f"evjax-tests-jax-cache-{getpass.getuser()}"))
+    Path(tempfile.gettempdir()) / f"evjax-tests-jax-cache-{os.getuid()}"))
 
 import jax  # noqa: E402
 import numpy as np
