@@ -56,7 +56,7 @@ class SweepResult:
 
 
 def finalize(summary: Summary, plan, ratios_of, seconds: float) -> SweepResult:
-    """Turn a device summary into a :class:`SweepResult`.
+    """Turn a folded summary (numpy or device fields) into a :class:`SweepResult`.
 
     ``ratios_of(list of member lists) -> (K, 3) ratios`` recomputes the listed coalitions'
     ratios, all in one call (the top-k lists report all three ratios of each coalition, not

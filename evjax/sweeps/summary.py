@@ -55,11 +55,16 @@ class Summary(eqx.Module):
     bottom_code: Int[Array, "G k"]
 
 
+def _dtypes():
+    """(float, int) dtypes of summaries and tallies: 64-bit where JAX allows it."""
+    x64 = jax.config.jax_enable_x64
+    return (jnp.float64, jnp.int64) if x64 else (jnp.float32, jnp.int32)
+
+
 def empty_summary(n_stations: int, bins: int, top_k: int) -> Summary:
     """The neutral element of :func:`merge`."""
     s, g = n_stations + 1, len(GROUPS)
-    f = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    i = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    f, i = _dtypes()
     big = jnp.iinfo(i).max
     return Summary(
         n_evaluated=jnp.zeros((), i),
@@ -259,8 +264,7 @@ class Tally(eqx.Module):
 def empty_tally(n_stations: int, low_bits: int) -> Tally:
     """The :class:`Tally` of no chunk, for chunks of 2^L = 2^``low_bits`` coalitions."""
     p, g, b = n_stations + 1 - low_bits, len(GROUPS), 1 << low_bits
-    f = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    i = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    f, i = _dtypes()
     return Tally(
         chunks=jnp.zeros(p, i),
         max=jnp.full((g, p, b), -jnp.inf, f),
