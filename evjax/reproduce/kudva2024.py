@@ -357,8 +357,8 @@ def _plot_sizes(table: SizeTable, path: Path) -> Path:
     elif table.n_draws == 1:
         spread = f"one a^t (RandomState({AUTHORS_SEED})), the authors' runs are identical"
     else:
-        spread = (f"mean cost ratio over {table.n_draws} runs (RandomState({AUTHORS_SEED})), "
-                  "bars: the authors' std(ratios)/10")
+        spread = (f"ratio of mean costs over {table.n_draws} runs (RandomState({AUTHORS_SEED})),"
+                  f" bars: the authors' std(ratios)/{np.sqrt(table.n_draws):g}")
     ax.set_title(f"Figure {setting.figure}, {setting.variant} setting: N = "
                  f"{setting.n_stations}\n{setting.text}\n{spread}", fontsize=9)
     return save(fig, path)
