@@ -149,6 +149,8 @@ def test_replay_is_the_authors_stream_of_random_numbers():
     assert (K.replay(K.SETTINGS["fig2_published"]).a == 0.5).all()
     with pytest.raises(ValueError, match="fig4_caption"):
         K.replay(K.SETTINGS["fig4_caption"])
+    with pytest.raises(ValueError, match="n_runs"):
+        K.replay(setting, n_runs=0)
 
 
 def test_published_averages_are_ratios_of_mean_costs():

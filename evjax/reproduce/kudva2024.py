@@ -167,8 +167,12 @@ def replay(setting: Setting, n_runs: int = AUTHORS_RUNS, seed: int = AUTHORS_SEE
     for d, index 1 (high: type H's mu, d) or 0. p is 0.2 for a coalition-type station
     (i <= k) of Figure 4, 0 for one of Figures 2-3, and 1 for an outside (type H) station.
     numpy's vectorised legacy binomial draws element by element in that order, as their
-    scalar calls do. Runs of a setting without random types are identical: one is kept.
+    scalar calls do. Runs of a setting without random types are identical: one is kept. With
+    the default ``n_runs`` and ``seed`` these are the authors' draws; fewer runs are not a
+    subset of them (the stream runs size by size).
     """
+    if not isinstance(n_runs, (int, np.integer)) or isinstance(n_runs, bool) or n_runs < 1:
+        raise ValueError(f"n_runs must be an integer >= 1, got {n_runs!r}")
     if setting.outside != "H" or (0 < setting.p_high < 1 and not setting.independent):
         raise ValueError(f"{setting.name} is not a setting of the authors' code")
     rs = np.random.RandomState(seed)
@@ -276,9 +280,12 @@ class SizeTable(NamedTuple):
 
 
 def size_table(setting: Setting, *, quick: bool = False, seed: int = 0) -> SizeTable:
-    """Figure ``setting`` as plotted: caption from :func:`draw` (seeded by ``seed``, 1000 draws
-    per size, 4 when ``quick``), published from :func:`replay` (the authors' seed and 100 runs,
-    also when ``quick``)."""
+    """One of Figures 2-4 as plotted and written (values, standard errors, bars per size).
+
+    ``caption``: :func:`draw` seeded by ``seed`` (1000 draws per size, 4 when ``quick``), mean
+    of the per-draw ratios. ``published``: :func:`replay` of the authors' seed and 100 runs
+    (also when ``quick``; ``seed`` is not used), ratio of the mean costs.
+    """
     if setting.variant == "published":
         draws = replay(setting)
         value, se, bar = ratio_of_means(costs(draws))
