@@ -5,18 +5,27 @@ C-Nash) against the size k of the coalition C = {0, ..., k-1}, k = 1, ..., N-1. 
 
 * as the paper's text describes it (``caption``): the k coalition stations have the
   coalition's type (Section 4.3: type L; Section 5: type H with probability 0.2, else L) and
-  the others the outside type (Section 4.3: H; Section 5: L);
-* as the published figure was computed (``published``; the authors' code,
+  the others the outside type (Section 4.3: H; Section 5: L). Random parts (a^t = 0.5 +
+  delta nu_t, nu_t ~ U[0, 1]; the Figure 4 types) are drawn afresh for every draw and size
+  from ``numpy.random.default_rng((seed, figure))``; a point is the mean of the per-draw
+  ratios over 1000 draws, its error bar one standard error of that mean;
+* as the authors computed the published figure (``published``; their notebooks,
   github.com/kkulk/coalition-ev): stations 0..k have the coalition's type, one more than the
-  coalition (see the seeds README). For Figure 4 that code also makes the outside stations
-  type H and draws d and mu of a coalition-type station independently, and uses N = 14
-  stations, which the text does not state; the published variant follows it in all of this.
+  coalition (see the seeds README); for Figure 4 the outside stations are type H, d and mu of
+  a coalition-type station are drawn independently (each high with probability 0.2), and
+  N = 14, none of which the text states. Their random numbers are replayed: one a^t per
+  figure, shared by every size and run, then per size, run and station a binomial draw for
+  mu and one for d, from ``numpy.random.RandomState(42)`` (their Figure 4 notebook calls
+  ``numpy.random.seed(42)``; the legacy stream is the same). A point is mean(cost at Nash) /
+  mean(cost at C-Nash) over their 100 runs per size, a ratio of means; the error bar is the
+  authors' (std of the per-run ratios / 10), and the CSV adds a standard error of the ratio
+  of means (delta method). In Figures 2 and 3 the authors' 100 runs per size are identical
+  games (their types are drawn with probability 0 or 1), so one game per size is their
+  average; their Figure 3 notebook sets no seed, so its a^t cannot be replayed and the
+  published variant takes the first T uniforms of seed 42 (the a^t of their Figure 4).
 
-Random parts (a^t = 0.5 + delta nu_t, nu_t ~ U[0, 1]; the Figure 4 types) are drawn afresh for
-every draw and size from ``numpy.random.default_rng((seed, figure))``, so both settings of a
-figure see the same random numbers. A point is the mean of the per-draw ratios, its error bar
-one standard error over the draws (Figure 2 has nothing random: one draw). Figure 5 is the
-three-station grid of all three ratios, with the verdicts of the paper's tables.
+Figure 5 is the three-station grid of all three ratios, with the verdicts of the paper's
+tables.
 """
 
 from __future__ import annotations
@@ -29,11 +38,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from .._plotting import pyplot, save
+from ..charging.closed_form import equilibrium
 from ..charging.examples import TYPE_H_FIG2, TYPE_L_FIG2, figure5_game, two_level_shares
 from ..charging.game import ChargingGame
-from ..charging.metrics import cost_ratios
+from ..charging.metrics import group_costs
 from ..sweeps.plot import LABELS
 
 GROUPS = tuple(LABELS)  # "all", "coalition", "outside": the order of evjax.Ratios
@@ -41,8 +52,11 @@ N_STEPS = 10  # T of every figure
 PRICE_SLOPE = 0.5  # b of Figures 2-4
 PRICE_LEVEL = 0.5  # a^t = 0.5 + delta nu_t
 TYPES = {"H": TYPE_H_FIG2, "L": TYPE_L_FIG2}  # (d, mu) of Figures 2-4
-DRAWS = {False: 1000, True: 4}  # draws per size of a random setting: full, quick
+DRAWS = {False: 1000, True: 4}  # caption draws per size of a random setting: full, quick
+AUTHORS_SEED = 42  # numpy.random.seed(42) in the authors' Fig4.ipynb
+AUTHORS_RUNS = 100  # n_runs per size in the authors' notebooks (also with --quick: cheap)
 BLOCK = 256  # games per compiled call (padded): one compilation per number of stations
+AVERAGING = {"caption": "mean_of_ratios", "published": "ratio_of_means"}  # CSV column stems
 
 
 class Setting(NamedTuple):
@@ -66,6 +80,11 @@ class Setting(NamedTuple):
     @property
     def random(self) -> bool:
         return self.delta > 0 or 0 < self.p_high < 1
+
+    @property
+    def averaging(self) -> str:
+        """"mean_of_ratios" (caption) or "ratio_of_means" (published, the authors' average)."""
+        return AVERAGING[self.variant]
 
 
 def _settings() -> dict[str, Setting]:
@@ -105,16 +124,10 @@ class Draws(NamedTuple):
     masks: np.ndarray  # (K, N) the coalition {0, ..., k-1} of each size
 
 
-def draw(setting: Setting, n_draws: int, seed: int = 0) -> Draws:
-    """The games of ``setting``: ``n_draws`` per coalition size (one if nothing is random)."""
-    n, t = setting.n_stations, N_STEPS
-    n_draws = n_draws if setting.random else 1
-    rng = np.random.default_rng((seed, setting.figure))
+def _games(setting: Setting, nu, high_mu, high_d) -> Draws:
+    """Draws from uniforms ``nu`` (K, D, T) and type flags (K, D, N) of coalition-type stations."""
+    n = setting.n_stations
     sizes = np.arange(1, n)
-    nu = rng.random((len(sizes), n_draws, t))
-    u_mu, u_d = rng.random((2, len(sizes), n_draws, n))
-    high_mu = u_mu < setting.p_high
-    high_d = (u_d if setting.independent else u_mu) < setting.p_high
     typed = np.minimum(sizes + setting.extra, n)
     coalition_type = np.arange(n) < typed[:, None, None]
     (d_h, mu_h), (d_l, mu_l), (d_out, mu_out) = TYPES["H"], TYPES["L"], TYPES[setting.outside]
@@ -124,21 +137,67 @@ def draw(setting: Setting, n_draws: int, seed: int = 0) -> Draws:
         a=PRICE_LEVEL + setting.delta * nu,
         mu=np.where(coalition_type, np.where(high_mu, mu_h, mu_l), mu_out),
         d=np.where(coalition_type, np.where(high_d, d_h, d_l), d_out),
-        alpha=two_level_shares(t, setting.shares[0] / t, setting.shares[1] / t),
+        alpha=two_level_shares(N_STEPS, setting.shares[0] / N_STEPS, setting.shares[1] / N_STEPS),
         masks=(np.arange(n) < sizes[:, None]).astype(float),
     )
 
 
+def draw(setting: Setting, n_draws: int, seed: int = 0) -> Draws:
+    """evjax's draws of ``setting``: ``n_draws`` per size (one if nothing is random).
+
+    a^t and the types are drawn afresh for every draw and size from
+    ``numpy.random.default_rng((seed, setting.figure))``, so both settings of a figure see the
+    same random numbers. The ``caption`` variants use these draws.
+    """
+    n, sizes = setting.n_stations, setting.n_stations - 1
+    n_draws = n_draws if setting.random else 1
+    rng = np.random.default_rng((seed, setting.figure))
+    nu = rng.random((sizes, n_draws, N_STEPS))
+    u_mu, u_d = rng.random((2, sizes, n_draws, n))
+    high_mu = u_mu < setting.p_high
+    high_d = (u_d if setting.independent else u_mu) < setting.p_high
+    return _games(setting, nu, high_mu, high_d)
+
+
+def replay(setting: Setting, n_runs: int = AUTHORS_RUNS, seed: int = AUTHORS_SEED) -> Draws:
+    """The authors' games of ``setting``, replayed from ``numpy.random.RandomState(seed)``.
+
+    In their notebooks' order: ``A = 0.5 + delta * rand(T)`` once (shared by every size and
+    run), then for k = 1..N-1, run 1..``n_runs``, station i: ``binomial(1, p)`` for mu, then
+    for d, index 1 (high: type H's mu, d) or 0. p is 0.2 for a coalition-type station
+    (i <= k) of Figure 4, 0 for one of Figures 2-3, and 1 for an outside (type H) station.
+    numpy's vectorised legacy binomial draws element by element in that order, as their
+    scalar calls do. Runs of a setting without random types are identical: one is kept. With
+    the default ``n_runs`` and ``seed`` these are the authors' draws; fewer runs are not a
+    subset of them (the stream runs size by size).
+    """
+    if not isinstance(n_runs, (int, np.integer)) or isinstance(n_runs, bool) or n_runs < 1:
+        raise ValueError(f"n_runs must be an integer >= 1, got {n_runs!r}")
+    if setting.outside != "H" or (0 < setting.p_high < 1 and not setting.independent):
+        raise ValueError(f"{setting.name} is not a setting of the authors' code")
+    rs = np.random.RandomState(seed)
+    nu = rs.rand(N_STEPS)
+    n, sizes = setting.n_stations, np.arange(1, setting.n_stations)
+    p = np.where(np.arange(n) <= sizes[:, None], setting.p_high, 1.0)  # (K, N)
+    runs = n_runs if 0 < setting.p_high < 1 else 1
+    high = rs.binomial(1, np.broadcast_to(p[:, None, :, None], (len(sizes), runs, n, 2))) == 1
+    nu = np.broadcast_to(nu, (len(sizes), runs, N_STEPS))
+    return _games(setting, nu, high[..., 0], high[..., 1])
+
+
 @jax.jit
-def _ratios_block(a, b, mu, d, xbar, masks):
+def _costs_block(a, b, mu, d, xbar, masks):
     def one(a, mu, d, xbar, m):
-        return jnp.stack(cost_ratios(ChargingGame(a, b, mu, d, xbar), m, method="dense"))
+        game = ChargingGame(a, b, mu, d, xbar)
+        nash = group_costs(game, equilibrium(game, (), method="dense"), m)
+        cnash = group_costs(game, equilibrium(game, m, method="dense"), m)
+        return jnp.stack([jnp.stack(nash), jnp.stack(cnash)])
 
     return jax.vmap(one)(a, mu, d, xbar, masks)
 
 
-def batch_ratios(a, b, mu, d, xbar, masks) -> np.ndarray:
-    """(M_[N], M_C, M_[N]\\C) of a batch of games, shape (B, 3).
+def batch_costs(a, b, mu, d, xbar, masks) -> Float[np.ndarray, "B 2 3"]:
+    """Group costs (c_[N], c_C, c_[N]\\C) at Nash ([:, 0]) and at C-Nash ([:, 1]) of a batch.
 
     a (B, T), b scalar, mu and d (B, N), xbar (B, N, T), masks (B, N) the coalitions. Runs in
     padded blocks of ``BLOCK`` games, so one compilation serves every batch of N stations.
@@ -148,32 +207,92 @@ def batch_ratios(a, b, mu, d, xbar, masks) -> np.ndarray:
     pad = -count % BLOCK  # padded with copies of the first game, dropped at the end
     arrays = [np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) for v in arrays]
     a, mu, d, xbar, masks = arrays
-    out = [_ratios_block(a[i:i + BLOCK], float(b), mu[i:i + BLOCK], d[i:i + BLOCK],
-                         xbar[i:i + BLOCK], masks[i:i + BLOCK])
+    out = [_costs_block(a[i:i + BLOCK], float(b), mu[i:i + BLOCK], d[i:i + BLOCK],
+                        xbar[i:i + BLOCK], masks[i:i + BLOCK])
            for i in range(0, count + pad, BLOCK)]
     return np.concatenate([np.asarray(r) for r in out])[:count]
 
 
-def ratios(draws: Draws) -> np.ndarray:
-    """Every draw's three ratios, shape (K, D, 3) (groups in the order of ``GROUPS``)."""
+def batch_ratios(a, b, mu, d, xbar, masks) -> Float[np.ndarray, "B 3"]:
+    """(M_[N], M_C, M_[N]\\C) of a batch of games (arguments as :func:`batch_costs`)."""
+    c = batch_costs(a, b, mu, d, xbar, masks)
+    return c[:, 0] / c[:, 1]
+
+
+def costs(draws: Draws) -> Float[np.ndarray, "K D 2 3"]:
+    """Every draw's group costs at Nash ([..., 0, :]) and C-Nash ([..., 1, :])."""
     k, n_draws, n = draws.mu.shape
     flat = lambda v: v.reshape(k * n_draws, *v.shape[2:])
     masks = np.repeat(draws.masks, n_draws, axis=0)
     xbar = draws.d[..., None] * draws.alpha
-    r = batch_ratios(flat(draws.a), PRICE_SLOPE, flat(draws.mu), flat(draws.d), flat(xbar),
-                     masks)
-    return r.reshape(k, n_draws, 3)
+    c = batch_costs(flat(draws.a), PRICE_SLOPE, flat(draws.mu), flat(draws.d), flat(xbar),
+                    masks)
+    return c.reshape(k, n_draws, 2, 3)
 
 
-def size_statistics(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per size, the mean over draws and its standard error, each (K, 3), of (K, D, 3) ratios.
+def ratios(draws: Draws) -> Float[np.ndarray, "K D 3"]:
+    """Every draw's three ratios (groups in the order of ``GROUPS``)."""
+    c = costs(draws)
+    return c[..., 0, :] / c[..., 1, :]
+
+
+def size_statistics(r: Float[np.ndarray, "K D 3"]) -> tuple[np.ndarray, np.ndarray]:
+    """Per size, the mean of the per-draw ratios and its standard error, each (K, 3).
 
     The standard error is std / sqrt(D) with the sample std (ddof 1); zero for one draw of a
-    setting with nothing random.
+    setting with nothing random. The ``caption`` average.
     """
     n_draws = r.shape[1]
     se = r.std(axis=1, ddof=1) / np.sqrt(n_draws) if n_draws > 1 else np.zeros_like(r[:, 0])
     return r.mean(axis=1), se
+
+
+def ratio_of_means(c: Float[np.ndarray, "K D 2 3"]) -> tuple[np.ndarray, ...]:
+    """The authors' average: per size mean(cost at Nash) / mean(cost at C-Nash), each (K, 3).
+
+    Returns (ratio, se, bar): ``se`` is the delta-method standard error of the ratio of means,
+    sqrt(var(c* - R c-dagger) / D) / mean(c-dagger) with ddof 1; ``bar`` the authors' error
+    bar, std(per-run ratios) / sqrt(D) with ddof 0. Both are zero for one draw.
+    """
+    nash, cnash = c[..., 0, :], c[..., 1, :]
+    ratio = nash.mean(axis=1) / cnash.mean(axis=1)
+    n_draws = c.shape[1]
+    if n_draws == 1:
+        return ratio, np.zeros_like(ratio), np.zeros_like(ratio)
+    residual = nash - ratio[:, None] * cnash
+    se = residual.std(axis=1, ddof=1) / np.sqrt(n_draws) / cnash.mean(axis=1)
+    bar = (nash / cnash).std(axis=1) / np.sqrt(n_draws)
+    return ratio, se, bar
+
+
+class SizeTable(NamedTuple):
+    """One figure of Figures 2-4 as computed: per size k the plotted point and its bars."""
+
+    setting: Setting
+    draws: Draws
+    value: np.ndarray  # (K, 3) the plotted ratios (averaged as ``setting.averaging``)
+    se: np.ndarray  # (K, 3) standard error of ``value``
+    bar: np.ndarray  # (K, 3) the plotted error bar: ``se`` (caption), the authors' (published)
+
+    @property
+    def n_draws(self) -> int:
+        return self.draws.a.shape[1]
+
+
+def size_table(setting: Setting, *, quick: bool = False, seed: int = 0) -> SizeTable:
+    """One of Figures 2-4 as plotted and written (values, standard errors, bars per size).
+
+    ``caption``: :func:`draw` seeded by ``seed`` (1000 draws per size, 4 when ``quick``), mean
+    of the per-draw ratios. ``published``: :func:`replay` of the authors' seed and 100 runs
+    (also when ``quick``; ``seed`` is not used), ratio of the mean costs.
+    """
+    if setting.variant == "published":
+        draws = replay(setting)
+        value, se, bar = ratio_of_means(costs(draws))
+        return SizeTable(setting, draws, value, se, bar)
+    draws = draw(setting, DRAWS[quick], seed)
+    value, se = size_statistics(ratios(draws))
+    return SizeTable(setting, draws, value, se, se)
 
 
 class Figure5Cell(NamedTuple):
@@ -209,21 +328,44 @@ def _write_csv(path: Path, header, rows) -> Path:
     return path
 
 
-def _plot_sizes(setting: Setting, draws: Draws, mean, se, path: Path) -> Path:
+def _write_table(table: SizeTable, path: Path) -> Path:
+    """Per size: size, typed_stations, n_draws, then per group the value (its column named
+    after the averaging), se and, published, the authors' bar."""
+    stem, published = table.setting.averaging, table.setting.variant == "published"
+    header = ["size", "typed_stations", "n_draws"]
+    for g in GROUPS:
+        header += [f"{stem}_{g}", f"se_{g}"] + ([f"authors_bar_{g}"] if published else [])
+    rows = []
+    for j, (k, typed) in enumerate(zip(table.draws.sizes, table.draws.typed, strict=True)):
+        row = [int(k), int(typed), table.n_draws]
+        for g in range(3):
+            row += [table.value[j, g], table.se[j, g]] + ([table.bar[j, g]] if published else [])
+        rows.append(row)
+    return _write_csv(path, header, rows)
+
+
+def _plot_sizes(table: SizeTable, path: Path) -> Path:
+    setting, sizes = table.setting, table.draws.sizes
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    n_draws = draws.a.shape[1]
     for g, group in enumerate(GROUPS):
-        ax.errorbar(draws.sizes, mean[:, g], yerr=se[:, g], marker="o", ms=4, capsize=3,
-                    label=LABELS[group])
+        ax.errorbar(sizes, table.value[:, g], yerr=table.bar[:, g], marker="o", ms=4,
+                    capsize=3, label=LABELS[group])
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_xticks(draws.sizes)
+    ax.set_xticks(sizes)
     ax.set_xlabel("coalition size k (coalition = stations 0..k-1)")
     ax.set_ylabel("cost at Nash / cost at C-Nash")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    spread = (f"mean of {n_draws} draws per size, bars: 1 standard error" if setting.random
-              else "deterministic (1 draw)")
+    if not setting.random:
+        spread = "deterministic (1 draw)"
+    elif setting.variant == "caption":
+        spread = f"mean of the ratios of {table.n_draws} draws per size, bars: 1 standard error"
+    elif table.n_draws == 1:
+        spread = f"one a^t (RandomState({AUTHORS_SEED})), the authors' runs are identical"
+    else:
+        spread = (f"ratio of mean costs over {table.n_draws} runs (RandomState({AUTHORS_SEED})),"
+                  f" bars: the authors' std(ratios)/{np.sqrt(table.n_draws):g}")
     ax.set_title(f"Figure {setting.figure}, {setting.variant} setting: N = "
                  f"{setting.n_stations}\n{setting.text}\n{spread}", fontsize=9)
     return save(fig, path)
@@ -264,28 +406,24 @@ def reproduce(out: Path, *, quick: bool = False, seed: int = 0,
     """Write paper 000's Figures 2-4 (both settings) and Figure 5 under ``out``.
 
     Files: ``figN_caption.{csv,png}`` and ``figN_published.{csv,png}`` for N = 2, 3, 4 (per
-    coalition size: the stations with the coalition's type, the number of draws, and the mean
-    and standard error of each ratio), ``fig5.csv`` (group, outside type, coalition types,
-    ratio, verdict) and ``fig5.png``. ``quick`` uses 4 draws per size instead of 1000;
-    ``seed`` (>= 0) fixes the random draws. Returns the paths written.
+    coalition size: the stations with the coalition's type, the number of draws, and each
+    ratio with its standard error: ``mean_of_ratios_*`` in the caption files,
+    ``ratio_of_means_*`` and ``authors_bar_*`` in the published ones), ``fig5.csv`` (group,
+    outside type, coalition types, ratio, verdict) and ``fig5.png``. ``quick`` uses 4 caption
+    draws per size instead of 1000 (the published variants keep the authors' 100 runs);
+    ``seed`` (>= 0) fixes the caption draws, the published ones replay the authors' seed 42.
+    Returns the paths written.
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    header = ["size", "typed_stations", "n_draws",
-              *(f"{s}_{g}" for g in GROUPS for s in ("mean", "se"))]
     with _progress(len(SETTINGS) + 1, progress) as bar:
         for name, setting in SETTINGS.items():
-            draws = draw(setting, DRAWS[quick], seed)
-            mean, se = size_statistics(ratios(draws))
-            n_draws = draws.a.shape[1]
-            rows = [[int(k), int(typed), n_draws,
-                     *(v for g in range(3) for v in (mean[j, g], se[j, g]))]
-                    for j, (k, typed) in enumerate(zip(draws.sizes, draws.typed, strict=True))]
-            written.append(_write_csv(out / f"{name}.csv", header, rows))
-            written.append(_plot_sizes(setting, draws, mean, se, out / f"{name}.png"))
+            table = size_table(setting, quick=quick, seed=seed)
+            written.append(_write_table(table, out / f"{name}.csv"))
+            written.append(_plot_sizes(table, out / f"{name}.png"))
             bar.update()
         cells = figure5()
         written.append(_write_csv(out / "fig5.csv",
