@@ -108,7 +108,7 @@ def cli_error(capsys, argv):
     return err
 
 
-def test_cli_sweep_refuses_bad_options(tmp_path, capsys, monkeypatch):
+def test_cli_sweep_refuses_bad_options(capsys):
     assert main(["sweep", "--include", "0", "--exclude", "0", "--no-plot"]) == 2
     assert main(["sweep", "--table", "--no-plot"]) == 2
     assert "out" in capsys.readouterr().err

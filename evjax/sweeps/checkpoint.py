@@ -11,7 +11,6 @@ Anything that cannot be tied to this sweep is refused with :class:`CheckpointErr
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -20,6 +19,11 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX (Windows): no out directories there
+    fcntl = None
 
 from ..charging.game import ChargingGame
 from .paths import atomic_write, check_writable, is_temporary
@@ -78,6 +82,9 @@ class Checkpoint:
 
     def _acquire(self) -> int:
         path = self.out / LOCK
+        if fcntl is None:  # pragma: no cover - not POSIX
+            raise CheckpointError("resumable out directories need fcntl.flock (POSIX); run "
+                                  "without out on this platform")
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
@@ -91,6 +98,10 @@ class Checkpoint:
                 f"{str(self.out)!r} is in use by another sweep (it holds {str(path)!r}); wait "
                 "for it to finish or choose another out directory (--out)"
             ) from None
+        except OSError as exc:  # e.g. a file system without locks
+            os.close(fd)
+            raise CheckpointError(f"out {str(self.out)!r}: cannot lock {LOCK} "
+                                  f"({exc.strerror}); choose another out directory") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())  # for whoever looks; the lock is the flock
         return fd
