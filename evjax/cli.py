@@ -232,8 +232,12 @@ def cmd_example_game(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from pathlib import Path
+
     from .charging.examples import figure4_game
     from .sweeps import sweep
+    from .sweeps.paths import check_writable
+    from .sweeps.plot import check_plot_path, plot_by_size
 
     if args.game is None:
         game, source = figure4_game(), "built-in default (16 stations, Figure 4 type mix, seed 0)"
@@ -242,22 +246,24 @@ def cmd_sweep(args) -> int:
     parse = lambda text: _parse_coalition(text) if text else []  # noqa: E731
     if args.table and args.out is None:
         raise UsageError("--table writes Parquet files: give an --out directory")
+    plot = None  # --plot, else OUT/sweep-by-size.png, else ./sweep-by-size.png
+    if not args.no_plot:
+        plot = Path(args.plot) if args.plot else Path(args.out or ".") / "sweep-by-size.png"
     try:
+        if args.out is not None:  # both before the sweep, not after it
+            check_writable(args.out, directory=True, name="--out")
+        if plot is not None:
+            check_plot_path(plot, "--plot" if args.plot else "the plot")
         result = sweep(game, sizes=args.sizes, include=parse(args.include),
                        exclude=parse(args.exclude), top_k=args.top, out=args.out,
                        table=args.table, tol=args.tol)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not args.no_plot:
-        from pathlib import Path
-
-        from .sweeps import plot_by_size
-
-        plot = Path(args.plot or Path(args.out or ".") / "sweep-by-size.png")
-        plot_by_size(result, plot, title=f"{source}: {result.n_evaluated:,} coalitions")
-        print(f"Plot of the ratios against coalition size: {plot}", file=sys.stderr)
+    if plot is not None:
+        plot = plot_by_size(result, plot, title=f"{source}: {result.n_evaluated:,} coalitions")
+        print(f"Plot of the ratios against coalition size: {plot.resolve()}", file=sys.stderr)
     if args.json:
-        json.dump(result.to_dict(), sys.stdout)
+        json.dump(result.to_dict(), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
         return 0
     print(f"Sweep of {source}: {result.n_evaluated:,} coalitions in {result.seconds:.2f} s")
@@ -318,9 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--table", action="store_true",
                     help="also write every coalition's row as Parquet under OUT/table/")
     sw.add_argument("--tol", type=float, default=1e-9,
-                    help="a ratio counts as above 1 when > 1 + TOL (default 1e-9)")
+                    help="a ratio counts as above 1 when > 1 + TOL (default 1e-9; finite, >= 0)")
     sw.add_argument("--plot", help="PNG of the ratios against size (default "
-                    "OUT/sweep-by-size.png, or ./sweep-by-size.png without --out)")
+                    "OUT/sweep-by-size.png, or ./sweep-by-size.png without --out; the path "
+                    "written is printed on stderr)")
     sw.add_argument("--no-plot", action="store_true", help="write no plot")
     sw.add_argument("--json", action="store_true", help="print one JSON object")
     sw.set_defaults(func=cmd_sweep)

@@ -146,6 +146,12 @@ def test_bad_options_are_refused():
     tv = evjax.ChargingGame(game.a, jnp.ones(4), game.mu, game.d, game.xbar)
     with pytest.raises(ValueError, match="scalar b"):
         sweep(tv)
+    # a NaN tol counted every coalition above and below 1, a negative one most of them
+    for bad in (-1e-9, -1.0, float("nan"), float("inf"), "x", None, True):
+        with pytest.raises(ValueError, match=r"tol must be a (finite )?number >= 0, got"):
+            sweep(game, tol=bad)
+    with pytest.raises(ValueError, match=r"tol must be a finite number >= 0, got nan"):
+        sweep(evjax.ConstrainedChargingGame(game, (), nonnegative=True), tol=float("nan"))
 
 
 def test_best_lists_break_ties_by_code_like_a_lexsort():

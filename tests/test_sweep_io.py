@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,8 +70,10 @@ def test_cli_sweep_json_and_plot(tmp_path, capsys):
     plot = tmp_path / "p.png"
     code = main(["sweep", str(path), "--sizes", "2-4", "--include", "0", "--top", "2",
                  "--json", "--plot", str(plot)])
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out, parse_constant=refuse_constant)  # strict JSON: no NaN
     assert code == 0 and plot.stat().st_size > 10_000
+    assert captured.err.strip().endswith(str(plot.resolve()))
     assert out["n_evaluated"] == sum(1 for m in range(64) if m & 1 and 2 <= bin(m).count("1") <= 4)
     assert set(out["above_one"]) == {"all", "coalition", "outside"}
     assert [row["size"] for row in out["by_size"]] == [2, 3, 4]
@@ -79,10 +82,60 @@ def test_cli_sweep_json_and_plot(tmp_path, capsys):
     assert all(0 in e["members"] for e in out["top"]["coalition"])
 
 
-def test_cli_sweep_refuses_bad_options(tmp_path, capsys):
+def refuse_constant(constant):
+    raise ValueError(f"invalid JSON constant {constant}")
+
+
+def test_cli_sweep_plot_goes_to_out_else_the_current_directory(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "game.json"
+    path.write_text(json.dumps(evjax.io.game_to_dict(random_game(6, 6, 4))))
+    monkeypatch.chdir(tmp_path)
+    for args, where in ((["--out", "run"], tmp_path / "run"), ([], tmp_path)):
+        assert main(["sweep", str(path), "--sizes", "2-4", "--include", "0", *args]) == 0
+        plot = where / "sweep-by-size.png"
+        assert plot.stat().st_size > 10_000
+        assert capsys.readouterr().err.strip().splitlines()[-1] == (
+            f"Plot of the ratios against coalition size: {plot.resolve()}")
+        if args:
+            assert not (tmp_path / "sweep-by-size.png").exists()
+
+
+def cli_error(capsys, argv):
+    """Run the CLI expecting a usage error: (stderr line, which must be the only one)."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("evjax: error: "), err
+    return err
+
+
+def test_cli_sweep_refuses_bad_options(capsys):
     assert main(["sweep", "--include", "0", "--exclude", "0", "--no-plot"]) == 2
     assert main(["sweep", "--table", "--no-plot"]) == 2
     assert "out" in capsys.readouterr().err
+    for tol in ("-1", "nan", "inf", "-1e-12"):
+        assert f"tol must be a finite number >= 0, got {float(tol)}" in cli_error(
+            capsys, ["sweep", f"--tol={tol}", "--no-plot", "--json"])
+
+
+def test_cli_sweep_checks_out_and_plot_before_sweeping(tmp_path, capsys, monkeypatch):
+    def computed(*args, **kwargs):
+        raise AssertionError("swept before checking --out and --plot")
+
+    monkeypatch.setattr(evjax.sweeps, "sweep", computed)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    cases = [
+        (["--plot", str(tmp_path / "p.xyz")], "--plot '.*p.xyz' must end in a format's suffix"),
+        (["--plot", str(tmp_path / "p")], "--plot '.*p' must end in a format's suffix"),
+        (["--plot", str(a_file / "p.png")], "--plot '.*p.png' cannot be created: .*a-file' is "
+                                            "not a directory"),
+        (["--plot", str(tmp_path)], "--plot '.*' is a directory"),
+        (["--out", str(a_file)], "--out '.*a-file' exists and is not a directory"),
+        (["--out", str(a_file / "run"), "--no-plot"], "--out '.*run' cannot be created"),
+    ]
+    for args, message in cases:
+        assert re.search(message, cli_error(capsys, ["sweep", *args]))
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))  # probes gone
 
 
 def test_enumeration_too_large_is_refused():
@@ -132,6 +185,7 @@ def test_resume_after_sigkill_is_identical(tmp_path):
     assert not (out / "result.json").exists()
     subprocess.run([sys.executable, str(script), str(path), str(out)], check=True, timeout=300,
                    env=env)
+    assert not [p.name for d in (out, parts) for p in d.iterdir() if p.name.endswith(".tmp")]
     got = json.loads((out / "result.json").read_text())
     want = json.loads((reference / "result.json").read_text())
     assert got | {"seconds": 0} == want | {"seconds": 0}

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import os
 import sys
 import time
@@ -16,58 +15,12 @@ import numpy as np
 from ..charging.game import ChargingGame
 from .engine import (BlockRunner, block_rows, coalition_ratios, estimate_seconds,
                      make_plan, run_blocks)
+from .checkpoint import FORMAT as CHECKPOINT_FORMAT
+from .checkpoint import TABLE, Checkpoint, game_digest
+from .paths import check_writable
 from .result import SweepResult, finalize
-from .summary import empty_summary, from_numpy, to_numpy
+from .summary import empty_summary
 from .table import check_table, write_part
-
-FORMAT = 1
-
-
-def game_digest(game: ChargingGame) -> str:
-    """A digest of the game's exact values (for manifests)."""
-    return hashlib.sha256(json.dumps(game.to_dict(), sort_keys=True).encode()).hexdigest()
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-class _Checkpoint:
-    """``out/manifest.json`` (what is being swept) and ``out/state.npz`` (how far)."""
-
-    def __init__(self, out: Path, manifest: dict):
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "manifest.json"
-        if path.exists():
-            old = json.loads(path.read_text())
-            if old != manifest:
-                diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-                raise ValueError(
-                    f"{out} holds a sweep of a different game or options (differs in {diff}); "
-                    "refusing to mix results: use another --out directory or delete this one"
-                )
-        else:
-            _atomic_write(path, lambda fh: fh.write(json.dumps(manifest, indent=1).encode()))
-
-    def load(self):
-        path = self.out / "state.npz"
-        if not path.exists():
-            return None, 0
-        with np.load(path) as data:
-            fields = {k: data[k] for k in data.files if k != "next_block"}
-            return from_numpy(fields), int(data["next_block"])
-
-    def save(self, summary, next_block: int) -> None:
-        fields = to_numpy(summary)
-        _atomic_write(self.out / "state.npz",
-                      lambda fh: np.savez(fh, next_block=np.int64(next_block), **fields))
-
 
 def _progress(total: int, enabled: bool | None):
     if enabled is None:
@@ -107,10 +60,13 @@ def sweep(
         sizes: coalition sizes to keep ("2-5", "3", [2, 4]); default all.
         include / exclude: stations every / no evaluated coalition contains.
         top_k: length of the top and bottom lists per ratio.
-        tol: a ratio counts as above 1 when > 1 + tol (below: < 1 - tol).
+        tol: a ratio counts as above 1 when > 1 + tol (below: < 1 - tol); finite, >= 0.
         bins: histogram bins (edges from a deterministic pilot sample, with under/overflow).
-        out: directory for a resumable run (manifest + state, written atomically after each
-            block); rerunning the same call resumes, a different game or options is refused.
+        out: directory for a resumable run (``evjax.sweeps.checkpoint``: manifest + state,
+            written atomically after each block, the state tied to its manifest by digest);
+            rerunning the same call resumes. Refused (``ValueError``) before any block: a
+            directory that cannot be written, that another sweep is using (its lock is
+            held), that holds another game or options, or whose files are damaged.
         table: also write every coalition's row (members bitmask, size, C-Nash costs,
             ratios) as Parquet under ``out/table/``, one file per block (needs ``out``,
             pyarrow, and at most 26 free stations); read it with
@@ -144,6 +100,8 @@ def sweep(
         return sweep_constrained(game, sizes=sizes, include=include, exclude=exclude,
                                  top_k=top_k, tol=tol, bins=bins, progress=progress)
     devices = list(devices) if devices is not None else jax.local_devices()
+    if out is not None:  # before any computation (the plan's pilot is one)
+        out = check_writable(out, directory=True, name="out")
     plan = make_plan(game, sizes=sizes, include=include, exclude=exclude, top_k=top_k, tol=tol,
                      bins=bins, low_bits=low_bits, block_size=block_size, method=method,
                      platform=devices[0].platform)
@@ -156,16 +114,41 @@ def sweep(
         if out is None:
             raise ValueError("table=True writes Parquet files and needs an out directory")
         check_table(len(plan.free))
+    runners = _runners(game, plan, devices)
+    with contextlib.ExitStack() as stack:
+        checkpoint = None
+        if out is not None:  # locked from here to the end, checked before any block
+            manifest = {"format": CHECKPOINT_FORMAT, "game": game_digest(game),
+                        "plan": plan.to_dict(), "table": bool(table)}
+            template = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k)
+            checkpoint = stack.enter_context(Checkpoint(out, manifest, template, plan.n_blocks))
+        _refuse_long(runners, plan, devices, max_hours)
+        if checkpoint is not None:
+            checkpoint.begin()
+        done, elapsed = _evaluate(runners, plan, checkpoint, table=table, progress=progress,
+                                  checkpoint_seconds=checkpoint_seconds)
+        result = finalize(done, plan, lambda coalitions: _ratios_of(game, coalitions), elapsed)
+        if checkpoint is not None:
+            checkpoint.write_result(result.to_dict())
+    return result
+
+
+def _runners(game: ChargingGame, plan, devices) -> list[BlockRunner]:
+    """One block runner per device; a CPU device gets one per core (XLA runs a block on one)."""
     runners = [BlockRunner(game, plan, d) for d in devices]
     cpu_workers = (os.cpu_count() or 1) // max(1, sum(d.platform == "cpu" for d in devices))
-    if cpu_workers > 1:  # XLA runs one block on one core: give each CPU device more workers
+    if cpu_workers > 1:
         runners = [r for r in runners for _ in range(cpu_workers if r.device.platform == "cpu"
                                                      else 1)]
-    n_blocks = plan.n_blocks
+    return runners
+
+
+def _refuse_long(runners: list[BlockRunner], plan, devices, max_hours: float) -> None:
+    """``ValueError`` with the estimate when the sweep would take longer than ``max_hours``."""
     n_devices = len(devices) * jax.process_count()
     workers = len(runners) * jax.process_count()
     # Timing costs two blocks: only worth it where a sweep could run for long (> 64 blocks).
-    seconds = estimate_seconds(runners[0], n_blocks, workers) if n_blocks > 64 else 0.0
+    seconds = estimate_seconds(runners[0], plan.n_blocks, workers) if plan.n_blocks > 64 else 0.0
     if jax.process_count() > 1:  # one decision for every process
         from jax.experimental import multihost_utils
 
@@ -177,15 +160,15 @@ def sweep(
             f"over the limit of {max_hours} h; restrict it with sizes, include or exclude "
             "(each excluded or included station halves the work), or raise max_hours"
         )
-    checkpoint = None
+
+
+def _evaluate(runners: list[BlockRunner], plan, checkpoint: Checkpoint | None, *, table: bool,
+              progress: bool | None, checkpoint_seconds: float):
+    """Fold every block not yet in the checkpoint; returns (summary, seconds)."""
+    n_blocks = plan.n_blocks
     summary, start = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k), 0
-    if out is not None:
-        manifest = {"format": FORMAT, "game": game_digest(game), "plan": plan.to_dict(),
-                    "table": bool(table)}
-        checkpoint = _Checkpoint(Path(out), manifest)
-        loaded, start = checkpoint.load()
-        if loaded is not None:
-            summary = loaded
+    if checkpoint is not None and checkpoint.initial is not None:
+        summary, start = checkpoint.initial, checkpoint.start
     per_block = plan.steps << plan.low_bits
     bar = _progress(plan.n_codes, progress)
     if bar is not None:
@@ -194,7 +177,7 @@ def sweep(
 
     def on_block(block, partial):
         if table:
-            write_part(Path(out) / "table", block, block_rows(runners[0], block))
+            write_part(checkpoint.out / TABLE, block, block_rows(runners[0], block))
         if bar is not None:
             bar.update(per_block)
         now = time.perf_counter()
@@ -209,7 +192,7 @@ def sweep(
         from .distributed import run_blocks_multiprocess
 
         done = run_blocks_multiprocess(runners, range(start, n_blocks), on_block=on_block,
-                                       initial=summary, out=out)
+                                       initial=summary, out=None)
     else:
         done = run_blocks(runners, range(start, n_blocks), on_block=on_block, initial=summary)
     # -- end several processes -------------------------------------------------------------
@@ -218,18 +201,16 @@ def sweep(
         bar.close()
     if checkpoint is not None:
         checkpoint.save(done, n_blocks)
-    def ratios_of(coalitions):
-        k = len(coalitions)
-        masks = np.zeros((-(-k // 64) * 64, game.n_stations))  # a few shapes: few compilations
-        for row, members in enumerate(coalitions):
-            masks[row, members] = 1.0
-        return np.asarray(coalition_ratios(game, masks))[:k]
+    return done, elapsed
 
-    result = finalize(done, plan, ratios_of, elapsed)
-    if checkpoint is not None:
-        _atomic_write(Path(out) / "result.json",
-                      lambda fh: fh.write(json.dumps(result.to_dict()).encode()))
-    return result
+
+def _ratios_of(game: ChargingGame, coalitions) -> np.ndarray:
+    """(K, 3) ratios of the listed coalitions, in one call of a few padded shapes."""
+    k = len(coalitions)
+    masks = np.zeros((-(-k // 64) * 64, game.n_stations))  # a few shapes: few compilations
+    for row, members in enumerate(coalitions):
+        masks[row, members] = 1.0
+    return np.asarray(coalition_ratios(game, masks))[:k]
 
 
 def unbatch(games) -> list[ChargingGame]:

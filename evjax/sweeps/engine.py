@@ -145,6 +145,17 @@ def parse_sizes(text: str | Sequence[int] | None, n: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def _tolerance(tol) -> float:
+    """``tol`` as a float, refused unless finite and >= 0 (NaN would count every ratio)."""
+    try:
+        value = float(tol)
+    except (TypeError, ValueError):
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}") from None
+    if isinstance(tol, bool) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    return value
+
+
 def make_plan(
     game: ChargingGame,
     *,
@@ -187,6 +198,7 @@ def make_plan(
     size_tuple = parse_sizes(sizes, n)
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
+    tol = _tolerance(tol)
     low = min(len(free), defaults["low_bits"]) if low_bits is None else low_bits
     if not 0 <= low <= len(free):
         raise ValueError(f"low_bits must lie in [0, {len(free)}], got {low}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._plotting import pyplot, save
+from .paths import check_writable
 from .result import SweepResult
 
 
@@ -12,13 +13,32 @@ LABELS = {"all": r"$M_{[N]}$ (all stations)", "coalition": r"$M_{\mathcal{C}}$ (
           "outside": r"$M_{[N]\setminus\mathcal{C}}$ (outside)"}
 
 
+def check_plot_path(path: str | Path, name: str = "plot") -> Path:
+    """Refuse (``ValueError``) a plot path that cannot be written, before any computation.
+
+    The file's suffix must name a format matplotlib writes (.png, .pdf, .svg, ...); without
+    one matplotlib would add ".png" to the name given. Nothing is created.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = check_writable(path, directory=False, name=name)
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ValueError(f"{name} {str(path)!r} must end in a format's suffix such as .png "
+                         f"(one of {', '.join(formats)})")
+    return path
+
+
 def plot_by_size(result: SweepResult, path: str | Path, title: str | None = None) -> Path:
     """Write a PNG of the three ratios against coalition size (like paper 000's Figure 4).
 
     Each panel shows the mean ratio per size and the band between its min and max, with the
-    line M = 1 (above it the coalition lowers that group's cost).
+    line M = 1 (above it the coalition lowers that group's cost). Returns the path written.
     """
     from matplotlib.ticker import MaxNLocator
+
+    path = check_plot_path(path)
 
     plt = pyplot()
 

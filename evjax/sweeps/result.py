@@ -14,6 +14,17 @@ def _num(x) -> float | None:
     return x if np.isfinite(x) else None
 
 
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None (valid, strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return _num(value)
+    return value
+
+
 @dataclass(frozen=True)
 class SweepResult:
     """Summaries of a sweep over single coalitions (see :func:`evjax.sweep`).
@@ -42,7 +53,8 @@ class SweepResult:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {
+        """The result as JSON data (no NaN or infinity: an undefined number is None)."""
+        return json_safe({
             "n_evaluated": self.n_evaluated,
             "above_one": self.above_one,
             "below_one": self.below_one,
@@ -52,7 +64,7 @@ class SweepResult:
             "histogram": self.histogram,
             "plan": self.plan,
             "seconds": self.seconds,
-        }
+        })
 
 
 def finalize(summary: Summary, plan, ratios_of, seconds: float) -> SweepResult:

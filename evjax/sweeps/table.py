@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .paths import atomic_write
 
 MAX_TABLE_FREE_STATIONS = 26
 
@@ -35,11 +36,9 @@ def write_part(directory: Path, block: int, columns: dict[str, np.ndarray]) -> P
     """Write one block's rows to ``directory/part-BLOCK.parquet`` atomically."""
     pa, pq = _pyarrow()
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"part-{block:06d}.parquet"
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.table(columns), tmp)
-    os.replace(tmp, path)
-    return path
+    table = pa.table(columns)
+    return atomic_write(directory / f"part-{block:06d}.parquet",
+                        lambda fh: pq.write_table(table, fh))
 
 
 def read_table(directory: str | Path):
