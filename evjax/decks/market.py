@@ -111,6 +111,7 @@ def sc_share(r_own, r_others, beta, outside, n: int):
     The denominator is summed as a log-sum-exp of the log terms (0, log(n - 1) + beta (r_i -
     m_i), log W + beta (r_i - 1)), so that it cannot overflow; W = 0 (no outside option)
     drops the last term."""
+    r_own, r_others = jnp.broadcast_arrays(r_own, r_others)
     has_outside = outside > 0
     log_w = jnp.log(jnp.where(has_outside, outside, 1.0))
     logits = jnp.stack([

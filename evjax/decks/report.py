@@ -118,8 +118,9 @@ def _nanmean(v) -> float | None:
 # converged responses take up to about 45); 300 only bounds the loop, the program is the same.
 RESPONSE_STEPS = 300
 RESTARTS = 3  # restarts of an hour's relaxation from the decks' global best responses, at most
-_solve = eqx.filter_jit(lambda game, x0=None: solve(game, x0, throw=False, record=True,
-                                                    response_steps=RESPONSE_STEPS))
+# One compiled hourly solve for every call: always pass x0 (game.start() for the paper's start).
+_solve = eqx.filter_jit(lambda game, x0: solve(game, x0, throw=False, record=True,
+                                               response_steps=RESPONSE_STEPS))
 
 
 def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True,
