@@ -133,7 +133,9 @@ def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True,
     is checked by the global best-response search; where some deck gains more than
     1e-6 |R_i| / H there (so that the day's gain could reach the certificate's 1e-6 |R_i|),
     that hour is solved again from the point where each such deck plays its global best
-    response, up to ``restarts`` times (decks.md, "Certification in a non-concave game")."""
+    response, up to ``restarts`` times (decks.md, "Certification in a non-concave game").
+    Only converged hours are restarted: an hour whose solve failed keeps its result, so the
+    report says so (not converged, not certified) instead of hiding the failure."""
     if not by_hour or game.shape[1] == 1:
         return describe(game, _solve(game, game.start()), certify=certify)
     games = [hour_game(game, t) for t in range(game.shape[1])]
@@ -154,7 +156,10 @@ def _certify_by_hour(game: DeckGame, games, sols, restarts: int):
     for _ in range(restarts):
         x = jnp.concatenate([s.value for s in sols], axis=1)
         scale = 1e-6 * np.maximum(np.abs(np.asarray(game.payoffs(x))), 1.0) / hours
-        redo = [t for t in range(hours) if np.any(np.asarray(found[t][0])[:, 0] > scale)]
+        # only converged hours: a local answer that a global response beats (non-concave
+        # profit). A failed solve stays failed and is reported as such, not retried here.
+        redo = [t for t in range(hours) if int(sols[t].result) == RESULTS.successful
+                and np.any(np.asarray(found[t][0])[:, 0] > scale)]
         if not redo:
             break
         for t in redo:
