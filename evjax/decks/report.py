@@ -47,8 +47,8 @@ class DeckEquilibrium:
     ``ni_gap``, ``violation``, ``steps``, ``result`` (solver code), ``message``; ``gains``
     (I,) best-response gains (global search) and ``certified``: converged, relative gains
     < 1e-6 and violation < 1e-8; ``restarts``: one dict per restart of an hour's relaxation
-    from the decks' global best responses (``hour``, ``decks``, ``gain`` the largest gain it
-    removed, ``result`` of the restarted solve); ``trace``: the relaxation's path for Fig 3
+    from the decks' global best responses (``hour`` its index in the scenario, ``decks``
+    1-based, ``gain`` the largest gain found, ``result`` of the restarted solve); ``trace``: the relaxation's path for Fig 3
     (:func:`convergence_trace`), or None.
     """
 
@@ -152,14 +152,14 @@ def _certify_by_hour(game: DeckGame, games, sols, restarts: int):
     responses (see :func:`equilibrium`); returns (solutions, gains (I, H), restart log)."""
     hours = len(games)
     found = [_best_responses(g, s.value) for g, s in zip(games, sols, strict=True)]
-    log = []
+    log, stuck = [], set()  # stuck: hours whose restart failed (it would fail again)
     for _ in range(restarts):
         x = jnp.concatenate([s.value for s in sols], axis=1)
         scale = 1e-6 * np.maximum(np.abs(np.asarray(game.payoffs(x))), 1.0) / hours
         # only converged hours: a local answer that a global response beats (non-concave
         # profit). A failed solve stays failed and is reported as such, not retried here.
         redo = [t for t in range(hours) if int(sols[t].result) == RESULTS.successful
-                and np.any(np.asarray(found[t][0])[:, 0] > scale)]
+                and t not in stuck and np.any(np.asarray(found[t][0])[:, 0] > scale)]
         if not redo:
             break
         for t in redo:
@@ -174,6 +174,8 @@ def _certify_by_hour(game: DeckGame, games, sols, restarts: int):
             if int(sol.result) == RESULTS.successful:
                 sols[t] = sol
                 found[t] = _best_responses(games[t], sol.value)
+            else:  # keep the converged (uncertified) answer; the log says what failed
+                stuck.add(t)
     gains = np.concatenate([np.asarray(f[0]) for f in found], axis=1)
     return sols, gains, log
 
