@@ -313,31 +313,32 @@ def test_sc_demand_matches_the_numpy_reference_and_its_properties():
     game = build_game(SCENARIO)
     m = game.market
     s, n = np.asarray(m.sc), 6
+    counts = eqx.filter_jit(lambda market, x: customers(market, x).sc)  # jitted: eager is slow
+    share_of = jax.jit(sc_share, static_argnums=4)
     rng = np.random.default_rng(5)
     for _ in range(5):
         x = rng.uniform([[0.2], [0.0]] * 6, [[2.0], [2.0]] * 6, (12, 2))
         r = bill(x[0::2], x[1::2], 7.2)
         others = (r.sum(0) - r) / 5
         expected = sc_count(s, r, others, 4.0, 1.0, n)
-        np.testing.assert_allclose(np.asarray(customers(m, jnp.asarray(x)).sc), expected,
-                                   rtol=1e-13)
-    np.testing.assert_allclose(np.asarray(customers(m, jnp.ones((12, 2))).sc), s, rtol=1e-14)
+        np.testing.assert_allclose(np.asarray(counts(m, jnp.asarray(x))), expected, rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(counts(m, jnp.ones((12, 2)))), s, rtol=1e-14)
     r0, m0 = rng.uniform(0.3, 1.8, 50), rng.uniform(0.3, 1.8, 50)
     h = 1e-6
     d_own = sc_count(1.0, r0 + h, m0, 4.0, 1.0, n) - sc_count(1.0, r0 - h, m0, 4.0, 1.0, n)
     d_others = sc_count(1.0, r0, m0 + h, 4.0, 1.0, n) - sc_count(1.0, r0, m0 - h, 4.0, 1.0, n)
     assert np.all(d_own < 0) and np.all(d_others > 0)
-    grad_own = jax.vmap(jax.grad(sc_share), (0, 0, None, None, None))(
-        jnp.asarray(r0), jnp.asarray(m0), 4.0, 1.0, n)
+    grad_own = jax.jit(jax.vmap(jax.grad(sc_share), (0, 0, None, None, None)),
+                       static_argnums=4)(jnp.asarray(r0), jnp.asarray(m0), 4.0, 1.0, n)
     np.testing.assert_allclose(np.asarray(grad_own), d_own / (2 * h), rtol=1e-6)
     extreme = jnp.asarray([-50.0, -5.0, 0.0, 1.0, 5.0, 50.0, 500.0])
-    share = np.asarray(sc_share(extreme[:, None], extreme[None, :], 4.0, 1.0, n))
+    share = np.asarray(share_of(extreme[:, None], extreme[None, :], 4.0, 1.0, n))
     # in floating point the bounds are reached where an exponential under- or overflows
     assert np.all(np.isfinite(share)) and np.all(share >= 0) and np.all(share <= n + 1.0)
     assert np.all(share[:3, 3:] > 0)  # a low own bill against high others: positive
-    moderate = np.asarray(sc_share(jnp.asarray(r0), jnp.asarray(m0), 4.0, 1.0, n))
+    moderate = np.asarray(share_of(jnp.asarray(r0), jnp.asarray(m0), 4.0, 1.0, n))
     assert np.all(moderate > 0) and np.all(moderate < n + 1.0)
-    el = elasticities(m, jnp.ones((12, 2)))
+    el = eqx.filter_jit(elasticities)(m, jnp.ones((12, 2)))
     np.testing.assert_allclose(np.asarray(el["sc"]), 4.0 * 6 / 7 * 7.2 / 8.2, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(el["lsc_charging"]), 1.0, rtol=1e-3)  # clip ~1e-4
     np.testing.assert_array_equal(np.asarray(el["lc"]), 0.0)
