@@ -19,6 +19,19 @@ def _softclip(v, w):
     return w * np.logaddexp(0.0, v / w)
 
 
+def sc_count(s, r_own, r_others, beta, outside, n):
+    """decks.md's SC logit, written out: s (n + W) / (1 + (n - 1) e^(beta (r_i - m_i)) +
+    W e^(beta (r_i - 1))), r_own = r_i the deck's bill, r_others = m_i the others' mean."""
+    den = 1.0 + (n - 1) * np.exp(beta * (r_own - r_others)) + outside * np.exp(
+        beta * (r_own - 1.0))
+    return s * (n + outside) / den
+
+
+def bill(p, f, energy):
+    """One hour of parking with charging in reference units: (E p + f) / (E + 1)."""
+    return (energy * p + f) / (energy + 1.0)
+
+
 class DeckReference:
     def __init__(self, scenario: dict, grid: bool = True):
         s = scenario
@@ -29,7 +42,8 @@ class DeckReference:
         self.lsc, self.sc, self.base = arr("lsc"), arr("sc"), arr("base_kw")
         self.cost = np.array([deck.get("cost", 0.0) for deck in d], float)
         self.buy = np.asarray(s["buy_in"], float)
-        self.alpha, self.kappa = float(s["alpha"]), float(s["kappa"])
+        self.alpha = float(s["alpha"])
+        self.beta, self.outside = float(s["sc_beta"]), float(s["sc_outside"])
         self.energy, self.width = float(s["energy_kwh"]), float(s["clip_width"])
         self.ch_box, self.pk_box = s["charging_box"], s["parking_box"]
         self.phase = np.array([PHASES.index(deck["phase"]) for deck in d])
@@ -40,9 +54,9 @@ class DeckReference:
         """Deck i's hour-t profit at its prices (p, f) (arrays) with the others at x."""
         others = [j for j in range(self.n) if j != i]
         q = x[0::2, t][others].mean()
-        m = (x[0::2, t] + x[1::2, t])[others].mean()
+        m = bill(x[0::2, t], x[1::2, t], self.energy)[others].mean()
         g = _softclip(-p**2 + self.alpha * q - self.alpha / 4 * q**2, self.width)
-        c = self.sc[i, t] * _softclip(1 + self.kappa * (m - p - f), self.width)
+        c = sc_count(self.sc[i, t], bill(p, f, self.energy), m, self.beta, self.outside, self.n)
         park = self.lc_park[i, t] + self.lsc[i, t] + c
         charge = self.lc_charge[i, t] + g * self.lsc[i, t] + c
         return f * park + (p - self.buy[t]) * self.energy * charge
@@ -51,10 +65,10 @@ class DeckReference:
         """(n, G) loads in kW at hour t for G candidate price columns pt, ft (n, G)."""
         n = self.n
         q = (pt.sum(0) - pt) / (n - 1)
-        tot = pt + ft
-        m = (tot.sum(0) - tot) / (n - 1)
+        r = bill(pt, ft, self.energy)
+        m = (r.sum(0) - r) / (n - 1)
         g = _softclip(-pt**2 + self.alpha * q - self.alpha / 4 * q**2, self.width)
-        c = self.sc[:, t, None] * _softclip(1 + self.kappa * (m - tot), self.width)
+        c = sc_count(self.sc[:, t, None], r, m, self.beta, self.outside, n)
         nch = self.lc_charge[:, t, None] + g * self.lsc[:, t, None] + c
         return self.energy * nch + self.base[:, t, None]
 
@@ -90,6 +104,16 @@ class DeckReference:
             out.append((xph - (1 + p) * mean) / scale)
             out.append(((1 - p) * mean - xph) / scale)
         return np.concatenate(out)
+
+    def counts(self, x):
+        """(SC, LSC charging) counts (n, H) at prices x (2n, H)."""
+        x = np.asarray(x, float)
+        p, f = x[0::2], x[1::2]
+        q = (p.sum(0) - p) / (self.n - 1)
+        r = bill(p, f, self.energy)
+        m = (r.sum(0) - r) / (self.n - 1)
+        g = _softclip(-p**2 + self.alpha * q - self.alpha / 4 * q**2, self.width)
+        return sc_count(self.sc, r, m, self.beta, self.outside, self.n), g * self.lsc
 
     def profits(self, x):
         x = np.asarray(x, float)

@@ -2,7 +2,8 @@
 
 Solves the default day (or a scenario file) and the paper's experiments, prints a summary
 (or ``--json``), and with ``--out DIR`` writes CSV files and PNG plots per experiment:
-prices.csv, decks.csv, constraints.csv, prices.png, convergence.png and .csv (Fig 3), and,
+prices.csv (with each group's own-price elasticity per deck and hour), decks.csv,
+constraints.csv, prices.png, convergence.png and .csv (Fig 3), and,
 over experiments, comparison.csv and compare-NAME.png and .csv (Figs 4-10, each vs baseline;
 every figure's CSV holds the numbers it plots, :mod:`evjax.decks.plot`).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..solvers import RESULTS
 from .scenarios import EXPERIMENTS
 
 EXIT_NOT_CERTIFIED = 1
@@ -69,10 +71,15 @@ def run(args) -> int:
     else:
         for n, r in results.items():
             _print(n, r, deck_names)
-    failed = [n for n, r in results.items() if not r.converged]
+    failed = [n for n, r in results.items()
+              if not r.converged or (not args.no_certify and not r.certified)]
     for n in failed:
-        print(f"evjax decks: {n}: NO equilibrium: {results[n].message}", file=sys.stderr)
-    return EXIT_NOT_CERTIFIED if failed else 0
+        r = results[n]
+        why = r.message if not r.converged else (
+            f"largest relative best-response gain {r.relative_gain:.3g} (certified below "
+            f"1e-6), violation {r.violation:.3g}")
+        print(f"evjax decks: {n}: NO certified equilibrium: {why}", file=sys.stderr)
+    return EXIT_NOT_CERTIFIED if failed else 0  # not converged, or (checked) not certified
 
 
 def _print(name, r, deck_names) -> None:
@@ -98,6 +105,12 @@ def _print(name, r, deck_names) -> None:
         print(f"   binding grid constraints: {shown or 'none'}{more}")
     clipped = {k: v for k, v in r.clipped.items() if v}
     print(f"   clipped counts: {clipped or 'none'}")
+    el = {g: r.elasticity[g][np.isfinite(r.elasticity[g])] for g in ("sc", "lsc_charging")}
+    ranges = ", ".join(f"{g} {v.min():.2f}-{v.max():.2f}" for g, v in el.items() if v.size)
+    print(f"   own-price elasticities over deck-hours: {ranges}, LC 0")
+    for x in r.restarts:
+        print(f"   restart at hour {x['hour']} from the global best response of deck(s) "
+              f"{x['decks']} (gain {x['gain']:.3g}): {RESULTS.message(x['result'])}")
 
 
 def _write(out: Path, results, deck_names) -> None:
@@ -115,7 +128,8 @@ def _write(out: Path, results, deck_names) -> None:
             "deck": deck.ravel() + 1, "name": [deck_names[i] for i in deck.ravel()],
             "hour": hour.ravel(), "charging_price": r.charging.ravel(),
             "parking_fee": r.parking.ravel(),
-            **{g: r.customers[g].ravel() for g in groups}, "load_kw": r.load.ravel()})
+            **{g: r.customers[g].ravel() for g in groups}, "load_kw": r.load.ravel(),
+            **{f"elasticity_{g}": r.elasticity[g].ravel() for g in ("sc", "lsc_charging", "lc")}})
         plot.write_csv(d / "decks.csv", {
             "deck": idx + 1, "name": list(deck_names),
             "mean_charging_price": r.charging.mean(1), "mean_parking_fee": r.parking.mean(1),

@@ -7,15 +7,25 @@ hour), both in normalised units (1.0 = the reference price of that service). Per
 * LSC (less sensitive): ``lsc`` arrive and park; a fraction g(p_i, q_i) of them charge, with
   paper eq (8) g(p, q) = -p^2 + alpha q - (alpha / 4) q^2 and q_i the mean charging price of
   the other decks;
-* SC (sensitive): ``sc`` * h(r_i) arrive, park and charge, h(r) = 1 + kappa r, where
-  r_i = (mean total price of the other decks) - (total price p_i + f_i of deck i).
+* SC (sensitive): a logit choice among the n decks and an outside option by the bill of one
+  hour of parking with charging, in reference units, r_i = (E p_i + f_i) / (E + 1) (1 at the
+  reference prices), against m_i, the mean bill of the other decks:
 
-Eq (8) and h go negative at high prices; both are clipped smoothly at zero,
+      c_i = s_i (n + W) / (1 + (n - 1) exp(beta (r_i - m_i)) + W exp(beta (r_i - 1))),
+
+  beta = ``sc_beta`` (default 4) the price sensitivity, W = ``sc_outside`` (default 1) the
+  weight of the outside option (passing customers can go elsewhere; it is worth W decks at the
+  reference bill). c_i = s_i when every bill is 1; dc/dr_i < 0 and dc/dm_i > 0 (the analogues
+  of eqs (5)-(6)); 0 < c_i < s_i (n + W); smooth, so SC need no clip. SC are the most
+  price-elastic group (:func:`elasticities`): at the reference prices the elasticity of c in
+  the bill is beta (n - 1 + W) / (n + W) ~ 3.4, LSC charging's in the charging price 1.
+
+Eq (8) goes negative at high prices; LSC charging is clipped smoothly at zero,
 clip(v) = w softplus(v / w) with width w = ``clip_width`` (default 0.01, in units of the
 fraction): clip(v) - max(v, 0) lies in (0, w ln 2], is w ln 2 ~ 0.0069 at v = 0 and below
 w e^-5 ~ 7e-5 once |v| > 5 w, so the counts are smooth (gradients exist) and the clip is felt
-only within a few widths of zero. :func:`customers` reports the raw values, so that a clipped
-count at an equilibrium can be found and reported.
+only within a few widths of zero. :func:`customers` reports the raw value of g, so that a
+clipped count at an equilibrium can be found and reported.
 
 Profit of deck i (eqs 1, 2, 9, 10, with eq (10)'s missing bracket restored):
     R_i = sum_t f[i,t] N_pk[i,t] + sum_t (p[i,t] - buy[t]) E N_ch[i,t] - C_i,
@@ -34,10 +44,11 @@ from jaxtyping import Array, Float
 class Market(eqx.Module):
     """The customers and prices of I decks over H hours (all array fields differentiable).
 
-    Fields: ``lc_park``, ``lc_charge``, ``lsc``, ``sc`` (I, H) customers per hour; ``buy`` (H,)
-    buy-in electricity price (normalised, per kWh); ``cost`` (I,) fixed daily cost; ``alpha``
-    (eq (8)), ``kappa`` (SC sensitivity), ``energy`` (kWh per charging customer and hour);
-    ``clip_width`` (static) the smoothing width of the clip at zero.
+    Fields: ``lc_park``, ``lc_charge``, ``lsc``, ``sc`` (I, H) customers per hour (``sc``: SC at
+    the reference prices); ``buy`` (H,) buy-in electricity price (normalised, per kWh);
+    ``cost`` (I,) fixed daily cost; ``alpha`` (eq (8)), ``sc_beta`` (SC price sensitivity
+    beta), ``sc_outside`` (weight W of SC's outside option), ``energy`` (kWh per charging
+    customer and hour); ``clip_width`` (static) the smoothing width of LSC charging's clip.
     """
 
     lc_park: Float[Array, "I H"]
@@ -47,7 +58,8 @@ class Market(eqx.Module):
     buy: Float[Array, " H"]
     cost: Float[Array, " I"]
     alpha: Float[Array, ""]
-    kappa: Float[Array, ""]
+    sc_beta: Float[Array, ""]
+    sc_outside: Float[Array, ""]
     energy: Float[Array, ""]
     clip_width: float = eqx.field(static=True, default=0.01)
 
@@ -63,8 +75,9 @@ class Market(eqx.Module):
 class Customers(eqx.Module):
     """Customers per deck and hour at given prices, (I, H) each.
 
-    ``lsc_fraction_raw`` and ``sc_factor_raw`` are g and h before the clip at zero (negative:
-    that count is clipped); ``parking`` and ``charging`` are N_pk and N_ch (eqs 3, 4).
+    ``lsc_fraction_raw`` is g before the clip at zero (negative: that count is clipped);
+    ``sc_share`` is c / s, the SC logit's multiplier of the reference count (positive);
+    ``parking`` and ``charging`` are N_pk and N_ch (eqs 3, 4).
     """
 
     lsc_charging: Float[Array, "I H"]
@@ -72,7 +85,7 @@ class Customers(eqx.Module):
     parking: Float[Array, "I H"]
     charging: Float[Array, "I H"]
     lsc_fraction_raw: Float[Array, "I H"]
-    sc_factor_raw: Float[Array, "I H"]
+    sc_share: Float[Array, "I H"]
 
 
 def smooth_clip(v, width: float):
@@ -83,6 +96,28 @@ def smooth_clip(v, width: float):
 def lsc_fraction(p, q, alpha):
     """Paper eq (8): g(p, q) = -p^2 + alpha q - (alpha / 4) q^2 (before clipping)."""
     return -(p**2) + alpha * q - 0.25 * alpha * q**2
+
+
+def bill(p, f, energy):
+    """The bill of one hour of parking with charging in reference units, (E p + f) / (E + 1)."""
+    return (energy * p + f) / (energy + 1.0)
+
+
+def sc_share(r_own, r_others, beta, outside, n: int):
+    """The SC logit's multiplier c / s of the reference count (decks.md, "Customers"):
+    (n + W) / (1 + (n - 1) exp(beta (r_i - m_i)) + W exp(beta (r_i - 1))), with r_own = r_i
+    and r_others = m_i, the mean bill of the other decks; positive and below n + W.
+
+    The denominator is summed as a log-sum-exp of the log terms (0, log(n - 1) + beta (r_i -
+    m_i), log W + beta (r_i - 1)), so that it cannot overflow; W = 0 (no outside option)
+    drops the last term."""
+    r_own, r_others = jnp.broadcast_arrays(r_own, r_others)
+    has_outside = outside > 0
+    log_w = jnp.log(jnp.where(has_outside, outside, 1.0))
+    logits = jnp.stack([
+        jnp.zeros_like(r_own), jnp.log(n - 1.0) + beta * (r_own - r_others),
+        jnp.where(has_outside, log_w + beta * (r_own - 1.0), -jnp.inf)])
+    return (n + outside) * jnp.exp(-jax.nn.logsumexp(logits, axis=0))
 
 
 def others_mean(v: Float[Array, "I H"]) -> Float[Array, "I H"]:
@@ -96,22 +131,60 @@ def split(x: Float[Array, "2I H"]) -> tuple[Float[Array, "I H"], Float[Array, "I
     return x[0::2], x[1::2]
 
 
+def multipliers(market: Market, p: Float[Array, "I H"], f: Float[Array, "I H"]):
+    """(g raw, g clipped, SC share c / s) per deck and hour at charging prices ``p`` and
+    parking fees ``f``: the only price-dependent parts of the customer counts."""
+    g_raw = lsc_fraction(p, others_mean(p), market.alpha)
+    r = bill(p, f, market.energy)
+    share = sc_share(r, others_mean(r), market.sc_beta, market.sc_outside, market.n_decks)
+    return g_raw, smooth_clip(g_raw, market.clip_width), share
+
+
 def customers(market: Market, x: Float[Array, "2I H"]) -> Customers:
     """LC, LSC and SC counts per deck and hour at prices ``x`` (eqs 3, 4, 8; decks.md)."""
     p, f = split(x)
-    g_raw = lsc_fraction(p, others_mean(p), market.alpha)
-    total = p + f
-    h_raw = 1.0 + market.kappa * (others_mean(total) - total)
-    lsc_charging = market.lsc * smooth_clip(g_raw, market.clip_width)
-    sc = market.sc * smooth_clip(h_raw, market.clip_width)
+    g_raw, g, share = multipliers(market, p, f)
+    lsc_charging = market.lsc * g
+    sc = market.sc * share
     return Customers(
         lsc_charging=lsc_charging,
         sc=sc,
         parking=market.lc_park + market.lsc + sc,
         charging=market.lc_charge + lsc_charging + sc,
         lsc_fraction_raw=g_raw,
-        sc_factor_raw=h_raw,
+        sc_share=share,
     )
+
+
+def elasticities(market: Market, x: Float[Array, "2I H"]) -> dict:
+    """Each group's own-price elasticity of its charging count, per deck and hour, at ``x``.
+
+    The elasticity of a count N[i, t] is -d ln N[i, t] / d ln p[i, t] = -(p / N) dN / dp, the
+    derivative taken in deck i's own charging price p[i, t] with every other price held (its
+    own parking fee and all the other decks' prices), by forward-mode autodiff (one JVP per
+    deck; the hours do not interact). Returns a dict of (I, H) arrays:
+
+    * ``"sc"``: of the SC count c (the logit of decks.md; parking with charging, so its bill
+      moves with p by E / (E + 1));
+    * ``"lsc_charging"``: of the LSC charging count g b (eq (8), after the smooth clip);
+    * ``"lc"``: of the LC charging count, 0 (LC react to no price).
+
+    Where a group has no customers at (i, t) its count is 0 at every price and the elasticity
+    is undefined: NaN there. Positive values mean demand falls as the price rises."""
+    p, f = split(x)
+
+    def own(i):
+        tangent = jnp.zeros_like(p).at[i].set(1.0)
+        (_, g, c), (_, dg, dc) = jax.jvp(lambda q: multipliers(market, q, f), (p,), (tangent,))
+        return dg[i], dc[i], g[i], c[i]
+
+    dg, dc, g, c = jax.vmap(own)(jnp.arange(market.n_decks))
+    undefined = jnp.asarray(jnp.nan, p.dtype)
+    return {
+        "sc": jnp.where(market.sc > 0, -p * dc / c, undefined),
+        "lsc_charging": jnp.where(market.lsc > 0, -p * dg / g, undefined),
+        "lc": jnp.where(market.lc_charge > 0, jnp.zeros_like(p), undefined),
+    }
 
 
 def revenues(market: Market, x: Float[Array, "2I H"]) -> tuple[Array, Array]:

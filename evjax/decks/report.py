@@ -1,13 +1,19 @@
-"""What a deck equilibrium tells: prices, customers, revenue, grid loading, certificates.
+"""What a deck equilibrium tells: prices, customers, elasticities, revenue, grid loading,
+certificates.
 
 :func:`equilibrium` solves a :class:`DeckGame` with the Nikaido-Isoda solver and returns a
 :class:`DeckEquilibrium` of numpy arrays. Besides the solver's own NI gap it carries an
 independent certificate, :func:`best_response_gains`: each deck's best response to the others'
 prices found globally (the deck's problem separates by hour into 2-variable problems, searched
 on a dense grid over the price box with zooms, grid constraints respected), because a deck's
-profit is not concave everywhere (the clip at zero makes it linear beyond it) and the solver's
-interior-point response is a local method. :func:`convergence_trace` is Fig 3: the path the
-relaxation took.
+profit need not be concave: with elastic SC it can have two peaks (serve the SC at a low bill,
+or drop them and charge the captive parkers more; decks.md, "Certification in a non-concave
+game"), and the solver's interior-point response is a local method that can stop at the lower
+one. The global search is therefore also the way forward: where it finds a better response
+than the relaxation's answer in some hour, the relaxation of that hour is restarted from the
+point where those decks play their global best responses (at most ``RESTARTS`` times), and the
+equilibrium is certified only if no deck then gains. :func:`convergence_trace` is Fig 3: the
+path the relaxation took.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 
 from ..solvers import RESULTS, solve
 from .game import DeckGame, hour_game
-from .market import customers, revenues, split
+from .market import customers, elasticities, revenues, split
 
 BINDING_SLACK = 1e-7  # a constraint binds when its slack (relative to its limit) is below this
 
@@ -33,11 +39,17 @@ class DeckEquilibrium:
     ``charging``, ``parking`` (I, H) prices; ``customers`` dict of (I, H) counts per group;
     ``revenue`` (I,) daily profit R_i; ``load`` (I, H) kW; ``constraints`` list of dicts (kind,
     element, hour, value c <= 0, slack -c, multiplier, binding); ``clipped`` dict: counts of
-    (deck, hour) where eq (8)'s LSC fraction or the SC factor is clipped at zero (raw value
-    <= 0) or within 5 clip widths of it; ``ni_gap``, ``violation``, ``steps``, ``result``
-    (solver code), ``message``; ``gains`` (I,) best-response gains (global search) and
-    ``certified``: converged, relative gains < 1e-6 and violation < 1e-8; ``trace``: the
-    relaxation's path for Fig 3 (:func:`convergence_trace`), or None.
+    (deck, hour) where eq (8)'s LSC charging is clipped at zero (raw g <= 0) or within 5 clip
+    widths of it (SC are a logit, positive: never clipped); ``elasticity`` dict of (I, H)
+    own-price elasticities at the equilibrium per group, ``"sc"``, ``"lsc_charging"``,
+    ``"lc"`` (-d ln N / d ln p in the deck's own charging price, every other price held;
+    :func:`evjax.decks.market.elasticities`; NaN where a group has no customers);
+    ``ni_gap``, ``violation``, ``steps``, ``result`` (solver code), ``message``; ``gains``
+    (I,) best-response gains (global search) and ``certified``: converged, relative gains
+    < 1e-6 and violation < 1e-8; ``restarts``: one dict per restart of an hour's relaxation
+    from the decks' global best responses (``hour`` its index in the scenario, ``decks``
+    1-based, ``gain`` the largest gain found, ``result`` of the restarted solve); ``trace``: the relaxation's path for Fig 3
+    (:func:`convergence_trace`), or None.
     """
 
     charging: np.ndarray
@@ -56,6 +68,8 @@ class DeckEquilibrium:
     message: str
     gains: np.ndarray
     x: np.ndarray
+    elasticity: dict = dataclasses.field(default_factory=dict)
+    restarts: list = dataclasses.field(default_factory=list)
     trace: dict | None = None
 
     @property
@@ -79,7 +93,8 @@ class DeckEquilibrium:
         decks = [{"mean_charging_price": float(self.charging[i].mean()),
                   "mean_parking_fee": float(self.parking[i].mean()),
                   "revenue": float(self.revenue[i]),
-                  "best_response_gain": float(self.gains[i])}
+                  "best_response_gain": float(self.gains[i]),
+                  "mean_elasticity": {k: _nanmean(v[i]) for k, v in self.elasticity.items()}}
                  for i in range(len(self.revenue))]
         return {
             "decks": decks, "ni_gap": self.ni_gap, "max_violation": self.violation,
@@ -88,27 +103,81 @@ class DeckEquilibrium:
             "binding": [{k: c[k] for k in ("kind", "element", "hour", "multiplier")}
                         for c in self.binding],
             "clipped": self.clipped,
+            "restarts": self.restarts,
         }
+
+
+def _nanmean(v) -> float | None:
+    """The mean of the finite entries, None (JSON null) if there are none."""
+    v = np.asarray(v)
+    return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else None
 
 
 # The optimal response at some relaxation points needs more than solve's default 100
 # interior-point iterations (deck 6 without LSC at 20 h of the default day: 100 fail, the
 # converged responses take up to about 45); 300 only bounds the loop, the program is the same.
 RESPONSE_STEPS = 300
-_solve = eqx.filter_jit(lambda game: solve(game, throw=False, record=True,
-                                           response_steps=RESPONSE_STEPS))
+RESTARTS = 3  # restarts of an hour's relaxation from the decks' global best responses, at most
+# One compiled hourly solve for every call: always pass x0 (game.start() for the paper's start).
+_solve = eqx.filter_jit(lambda game, x0: solve(game, x0, throw=False, record=True,
+                                               response_steps=RESPONSE_STEPS))
 
 
-def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True):
+def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True,
+                restarts: int = RESTARTS):
     """Solve ``game`` (Nikaido-Isoda relaxation, normalised equilibrium) and report it.
 
     ``by_hour`` (default) solves the H hourly games separately (:func:`hour_game`; exactly
     the same equilibrium, one compilation for all hours) and joins them: the NI gap is the sum
-    of the hourly gaps, steps and result the worst hour's."""
+    of the hourly gaps, steps and result the worst hour's. With ``certify`` each hour's answer
+    is checked by the global best-response search; where some deck gains more than
+    1e-6 |R_i| / H there (so that the day's gain could reach the certificate's 1e-6 |R_i|),
+    that hour is solved again from the point where each such deck plays its global best
+    response, up to ``restarts`` times (decks.md, "Certification in a non-concave game").
+    Only converged hours are restarted: an hour whose solve failed keeps its result, so the
+    report says so (not converged, not certified) instead of hiding the failure."""
     if not by_hour or game.shape[1] == 1:
-        return describe(game, _solve(game), certify=certify)
-    sols = [_solve(hour_game(game, t)) for t in range(game.shape[1])]
-    return describe(game, join_hours(sols), certify=certify)
+        return describe(game, _solve(game, game.start()), certify=certify)
+    games = [hour_game(game, t) for t in range(game.shape[1])]
+    sols = [_solve(g, g.start()) for g in games]
+    if not certify:
+        return describe(game, join_hours(sols), certify=False)
+    sols, gains, log = _certify_by_hour(game, games, sols, restarts)
+    return describe(game, join_hours(sols), certify=True, gains=np.sum(gains, axis=1),
+                    restarts=log)
+
+
+def _certify_by_hour(game: DeckGame, games, sols, restarts: int):
+    """The hourly solutions after at most ``restarts`` rounds of restarts from global best
+    responses (see :func:`equilibrium`); returns (solutions, gains (I, H), restart log)."""
+    hours = len(games)
+    found = [_best_responses(g, s.value) for g, s in zip(games, sols, strict=True)]
+    log, stuck = [], set()  # stuck: hours whose restart failed (it would fail again)
+    for _ in range(restarts):
+        x = jnp.concatenate([s.value for s in sols], axis=1)
+        scale = 1e-6 * np.maximum(np.abs(np.asarray(game.payoffs(x))), 1.0) / hours
+        # only converged hours: a local answer that a global response beats (non-concave
+        # profit). A failed solve stays failed and is reported as such, not retried here.
+        redo = [t for t in range(hours) if int(sols[t].result) == RESULTS.successful
+                and t not in stuck and np.any(np.asarray(found[t][0])[:, 0] > scale)]
+        if not redo:
+            break
+        for t in redo:
+            gain = np.asarray(found[t][0])[:, 0]
+            decks = [int(i) for i in np.flatnonzero(gain > scale)]
+            x0 = np.asarray(sols[t].value).copy()
+            for i in decks:
+                x0[2 * i: 2 * i + 2] = np.asarray(found[t][1])[i]
+            sol = _solve(games[t], jnp.asarray(x0))
+            log.append({"hour": t, "decks": [i + 1 for i in decks],
+                        "gain": float(gain.max()), "result": int(sol.result)})
+            if int(sol.result) == RESULTS.successful:
+                sols[t] = sol
+                found[t] = _best_responses(games[t], sol.value)
+            else:  # keep the converged (uncertified) answer; the log says what failed
+                stuck.add(t)
+    gains = np.concatenate([np.asarray(f[0]) for f in found], axis=1)
+    return sols, gains, log
 
 
 def join_hours(sols):
@@ -157,19 +226,20 @@ class _Joined:
     iterates: jnp.ndarray | None
 
 
-def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
-    """A :class:`DeckEquilibrium` from a solver solution ``sol`` of ``game``."""
+def describe(game: DeckGame, sol, *, certify: bool = True, gains=None,
+             restarts=()) -> DeckEquilibrium:
+    """A :class:`DeckEquilibrium` from a solver solution ``sol`` of ``game``; ``gains`` (I,)
+    the best-response gains if already known (else computed when ``certify``), ``restarts``
+    the restart log of :func:`equilibrium`."""
     x = sol.value
     n = customers(game.market, x)
     m = game.market
     width = m.clip_width
-    raw_g, raw_h = np.asarray(n.lsc_fraction_raw), np.asarray(n.sc_factor_raw)
-    has_lsc, has_sc = np.asarray(m.lsc) > 0, np.asarray(m.sc) > 0
+    raw_g = np.asarray(n.lsc_fraction_raw)
+    has_lsc = np.asarray(m.lsc) > 0
     clipped = {
         "lsc_charging_clipped": int(np.sum((raw_g <= 0) & has_lsc)),
         "lsc_charging_near_clip": int(np.sum((raw_g < 5 * width) & has_lsc)),
-        "sc_clipped": int(np.sum((raw_h <= 0) & has_sc)),
-        "sc_near_clip": int(np.sum((raw_h < 5 * width) & has_sc)),
     }
     rows = []
     if game.grid is not None:
@@ -185,7 +255,8 @@ def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
     groups = {"lc_park": m.lc_park, "lc_charge": m.lc_charge, "lsc": m.lsc,
               "lsc_charging": n.lsc_charging, "sc": n.sc, "parking": n.parking,
               "charging": n.charging}
-    gains = np.asarray(best_response_gains(game, x)) if certify else np.full(m.n_decks, np.nan)
+    if gains is None:
+        gains = best_response_gains(game, x) if certify else np.full(m.n_decks, np.nan)
     steps = int(sol.steps)
     return DeckEquilibrium(
         charging=p, parking=f, customers={k: np.asarray(v) for k, v in groups.items()},
@@ -193,7 +264,9 @@ def describe(game: DeckGame, sol, *, certify: bool = True) -> DeckEquilibrium:
         clipped=clipped, ni_gap=float(sol.gap), violation=float(sol.violation), steps=steps,
         step_sizes=np.asarray(sol.step_sizes)[:steps],
         gap_history=np.asarray(sol.gap_history)[: steps + 1], result=int(sol.result),
-        message=RESULTS.message(sol.result), gains=gains, x=np.asarray(x),
+        message=RESULTS.message(sol.result), gains=np.asarray(gains), x=np.asarray(x),
+        elasticity={k: np.asarray(v) for k, v in _elasticities(m, x).items()},
+        restarts=list(restarts),
         trace=None if sol.iterates is None else convergence_trace(
             game, sol.iterates, np.asarray(sol.gap_history), steps, x, sol.gap),
     )
@@ -218,17 +291,31 @@ def _hour_profit_and_feasible(game: DeckGame, i, x, p, f):
     return jax.lax.map(lambda a: one(*a), (p, f), batch_size=512)
 
 
-@eqx.filter_jit
-def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
+_elasticities = eqx.filter_jit(elasticities)
+
+
+def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12) -> np.ndarray:
     """(I,) each deck's profit gain from its best response to the others' prices ``x``.
 
     Global per hour: the deck's profit and the grid constraints of hour t involve only hour
     t's prices, so its best response is H independent problems in (charging price, parking
     fee); each is searched on an n x n grid over the box, then ``zooms`` times on a 21 x 21
     grid of +-2 cells around the best feasible point (cells shrink 5x each time), reaching
-    about 1e-10 of the box. Grid constraints are respected to 1e-10.
+    about 1e-10 of the box. Grid constraints are respected to 1e-10. (The hourly gains and
+    best responses: :func:`best_responses`.)
     """
-    x = jnp.asarray(x)
+    return np.asarray(jnp.sum(best_responses(game, x, n=n, zooms=zooms)[0], axis=1))
+
+
+def best_responses(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
+    """(gains (I, H), points (I, 2, H)): each deck's gain in each hour from its global best
+    response to the others' prices ``x`` (0 where it cannot gain), and that response (its
+    charging price and parking fee per hour). The search of :func:`best_response_gains`."""
+    return _best_responses(game, jnp.asarray(x), n=n, zooms=zooms)
+
+
+@eqx.filter_jit
+def _best_responses(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
     lower, upper = game.bounds()
     lo, hi = lower[:2, 0], upper[:2, 0]  # (charging, parking)
     hours = x.shape[1]
@@ -261,9 +348,10 @@ def best_response_gains(game: DeckGame, x, *, n: int = 101, zooms: int = 12):
             return (jnp.where(better, value, best), jnp.where(better[None], new, point),
                     cell)
 
-        best, _, _ = jax.lax.fori_loop(0, zooms, zoom, (best, point, cell * 1.0))
+        best, point, _ = jax.lax.fori_loop(0, zooms, zoom, (best, point, cell * 1.0))
         gain = jnp.where(jnp.isfinite(best), jnp.maximum(best - now[i], 0.0), 0.0)
-        return jnp.sum(gain)
+        own = jnp.stack([x[2 * i], x[2 * i + 1]])
+        return gain, jnp.where(gain > 0, point, own)
 
     return jax.lax.map(deck, jnp.arange(game.market.n_decks))
 

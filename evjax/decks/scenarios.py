@@ -6,13 +6,21 @@ A scenario is a plain dict (or a JSON / TOML file holding one):
      "decks": [{"name": str, "phase": "A"|"B"|"C", "cost": C_i,
                 "lc_park": [H], "lc_charge": [H], "lsc": [H], "sc": [H], "base_kw": [H]}, ...],
      "buy_in": [H],                       # per kWh, normalised
-     "alpha": 4.0, "kappa": 0.5, "energy_kwh": 7.2, "clip_width": 0.01,
+     "alpha": 4.0, "sc_beta": 4.0, "sc_outside": 1.0, "energy_kwh": 7.2, "clip_width": 0.01,
      "charging_box": [0.2, 2.0], "parking_box": [0.0, 2.0], "start_price": 0.5,
      "grid": null | {"v_phase": V, "transformer_kw": P_tx, "backbone_a": x (one or 3),
-                     "service_a": [I] or one, "impedance_ohm": [I], "v_min": V, "imbalance": p}}
+                     "service_a": [I] or one, "impedance_ohm": [I] or one, "v_min": V,
+                     "imbalance": p}}
 
-Any grid rating may be null (that constraint is dropped). :func:`build_game` validates it
-(errors name the field) and returns a :class:`evjax.decks.DeckGame`. The paper's experiments
+``hours``, ``decks``, ``buy_in`` and, per deck, ``phase`` and the five hourly lists are
+required. Every other field has ONE default, the default day's value, kept in one place
+(:data:`DEFAULTS`, :data:`DECK_DEFAULTS`, :data:`GRID_DEFAULTS`; :func:`default_scenario` is
+built from them): a scenario that omits ``grid`` gets the default day's ratings, one that
+omits a rating gets the default day's rating; ``"grid": null`` (TOML: ``grid = false``) means
+no grid, and a rating given as null drops that constraint. A field that is not one of these
+(a typo, or ``kappa`` of the earlier linear SC demand) is refused, not ignored.
+:func:`validate` checks a scenario (errors name the field) and returns it with every default
+filled in; :func:`build_game` returns a :class:`evjax.decks.DeckGame`. The paper's experiments
 (Figs 3-10) are named transformations of a scenario, :data:`EXPERIMENTS`.
 """
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
+from difflib import get_close_matches
 try:  # Python >= 3.11
     import tomllib
 except ImportError:  # pragma: no cover - Python 3.10: JSON scenarios only
@@ -31,10 +40,31 @@ import numpy as np
 
 from .._validation import float_dtype
 from .game import DeckGame
-from .grid import PHASES, Grid
+from .grid import PHASES, Grid, constraints
 from .market import Market
 
-DECK_FIELDS = ("lc_park", "lc_charge", "lsc", "sc", "base_kw")
+DECK_FIELDS = ("lc_park", "lc_charge", "lsc", "sc", "base_kw")  # hourly lists, required
+
+# The one place of every default (the default day's values, decks.md).
+DEFAULTS = {
+    "alpha": 4.0,  # eq (8)
+    "sc_beta": 4.0,  # SC logit: price sensitivity beta
+    "sc_outside": 1.0,  # SC logit: weight W of the outside option
+    "energy_kwh": 7.2,  # energy per charging customer and hour (a 7.2 kW port)
+    "clip_width": 0.01,  # width of LSC charging's smooth clip at zero
+    "charging_box": (0.2, 2.0),
+    "parking_box": (0.0, 2.0),
+    "start_price": 0.5,  # the relaxation's starting point (paper)
+}
+DECK_DEFAULTS = {"cost": 200.0}  # fixed daily cost C_i
+GRID_DEFAULTS = {"v_phase": 230.0, "transformer_kw": 3000.0, "backbone_a": 6000.0,
+                 "service_a": 4000.0, "impedance_ohm": 0.001, "v_min": 207.0,
+                 "imbalance": 0.5}
+TOP_KEYS = ("name", "hours", "decks", "buy_in", "grid", *DEFAULTS)
+DECK_KEYS = ("name", "phase", *DECK_FIELDS, *DECK_DEFAULTS)
+# fields of earlier versions, refused with what replaced them
+RETIRED = {"kappa": "the linear SC demand (kappa) was replaced by a logit: set 'sc_beta' "
+                    "(default 4.0) and 'sc_outside' (default 1.0)"}
 
 
 # ------------------------------------------------------------------------------ default day
@@ -65,24 +95,24 @@ _DECKS = (
 
 def default_scenario() -> dict:
     """The built-in day: 6 decks on a 3-phase radial feeder; the grid binds in the evening
-    peak (17-21 h, when the buy-in price is also highest) and is slack at night."""
+    peak (17-21 h, when the buy-in price is also highest) and is slack at night. Its global
+    values are :data:`DEFAULTS` and :data:`GRID_DEFAULTS`."""
     decks = []
     for name, phase, lc, share, lsc, sc, bumps, base in _DECKS:
         decks.append({
-            "name": name, "phase": phase, "cost": 200.0,
+            "name": name, "phase": phase, **DECK_DEFAULTS,
             "lc_park": _profile(lc, bumps), "lc_charge": _profile(lc * share, bumps),
             "lsc": _profile(lsc, bumps), "sc": _profile(sc, bumps),
             "base_kw": _profile(24 * base, ((13.0, 5.0, 1.0),), floor=0.5),
         })
     buy = [0.25] * 7 + [0.45] * 10 + [0.75] * 5 + [0.25] * 2
-    return {
-        "name": "default day", "hours": 24, "decks": decks, "buy_in": buy,
-        "alpha": 4.0, "kappa": 0.5, "energy_kwh": 7.2, "clip_width": 0.01,
-        "charging_box": [0.2, 2.0], "parking_box": [0.0, 2.0], "start_price": 0.5,
-        "grid": {"v_phase": 230.0, "transformer_kw": 3000.0, "backbone_a": 6000.0,
-                 "service_a": 4000.0, "impedance_ohm": [0.001] * 6, "v_min": 207.0,
-                 "imbalance": 0.5},
-    }
+    return {"name": "default day", "hours": 24, "decks": decks, "buy_in": buy,
+            **_plain(DEFAULTS), "grid": _plain(GRID_DEFAULTS)}
+
+
+def _plain(d: dict) -> dict:
+    """A JSON-like copy (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
 # ------------------------------------------------------------------------------ experiments
@@ -151,12 +181,13 @@ EXPERIMENTS = {
 
 
 def experiment(scenario: dict, name: str) -> dict:
-    """A copy of ``scenario`` transformed by the named experiment (:data:`EXPERIMENTS`)."""
+    """The scenario (validated, defaults filled in: :func:`validate`) transformed by the named
+    experiment (:data:`EXPERIMENTS`); ValueError for an unknown name or a bad scenario."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
-    out = copy.deepcopy(scenario)
+    out = validate(scenario)
     EXPERIMENTS[name][0](out)
-    out["name"] = f"{scenario.get('name', 'scenario')}: {name}"
+    out["name"] = f"{out['name']}: {name}"
     return out
 
 
@@ -168,11 +199,26 @@ def without_grid(scenario: dict) -> dict:
 
 
 def hours(scenario: dict, keep) -> dict:
-    """A copy of ``scenario`` restricted to the hours ``keep`` (a list of indices)."""
-    out = copy.deepcopy(scenario)
-    keep = list(keep)
+    """The scenario (validated, defaults filled in) restricted to the hours ``keep``: distinct
+    integer indices 0 <= t < H, in the order given. ValueError naming a bad index."""
+    out = validate(scenario)
+    h = out["hours"]
+    try:
+        keep = list(keep)
+    except TypeError:
+        raise ValueError(f"hours to keep must be a list of hour indices, got {keep!r}") from None
+    if not keep:
+        raise ValueError("hours to keep must name at least one hour, got none")
+    for t in keep:
+        if not isinstance(t, (int, np.integer)) or isinstance(t, bool) or not 0 <= t < h:
+            raise ValueError(f"hour {t!r} is not an hour of this scenario: hours to keep must "
+                             f"be integers from 0 to {h - 1}")
+    if len(set(keep)) < len(keep):
+        twice = next(t for t in keep if keep.count(t) > 1)
+        raise ValueError(f"hour {twice} is listed twice in the hours to keep")
+    keep = [int(t) for t in keep]
     out["hours"] = len(keep)
-    out["buy_in"] = [scenario["buy_in"][t] for t in keep]
+    out["buy_in"] = [out["buy_in"][t] for t in keep]
     for d in out["decks"]:
         for f in DECK_FIELDS:
             d[f] = [d[f][t] for t in keep]
@@ -201,6 +247,21 @@ def load_scenario(path) -> dict:
 # ------------------------------------------------------------------------------- validation
 
 
+def _check_keys(data: dict, known, where: str) -> None:
+    """ValueError for the first key of ``data`` that is not in ``known`` (with a hint)."""
+    for key in data:
+        if key in known:
+            continue
+        name = f"{where}{key}" if isinstance(key, str) else f"{where}{key!r}"
+        if key in RETIRED:
+            hint = f": {RETIRED[key]}"
+        else:
+            close = get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{where}{close[0]}'?" if close else (
+                f"; known fields: {', '.join(known)}")
+        raise ValueError(f"unknown field '{name}' in the scenario{hint}")
+
+
 def _field(data: dict, key: str, where: str):
     if not isinstance(data, dict):
         raise ValueError(f"{where or 'scenario'} must be an object, got {type(data).__name__}")
@@ -211,6 +272,9 @@ def _field(data: dict, key: str, where: str):
 
 def _numbers(value, name: str, length: int | None = None, *, positive=False,
              nonnegative=False) -> np.ndarray:
+    if isinstance(value, (bool, str)) or (
+            isinstance(value, (list, tuple)) and any(isinstance(v, (bool, str)) for v in value)):
+        raise ValueError(f"{name} must be numbers, got {value!r}"[:200])
     try:
         v = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -233,85 +297,134 @@ def _numbers(value, name: str, length: int | None = None, *, positive=False,
     return v
 
 
-def _box(value, name: str) -> np.ndarray:
+def _box(value, name: str) -> list[float]:
     v = _numbers(value, name, 2)
     if not v[0] < v[1]:
         raise ValueError(f"{name} must be [lower, upper] with lower < upper, got {list(v)}")
-    return v
+    return [float(u) for u in v]
 
 
-def build_game(scenario: dict, *, grid: bool = True) -> DeckGame:
-    """A :class:`DeckGame` from a scenario dict (validated: ValueError naming the field).
+def _name(value, where: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where}name must be a string, got {value!r}"[:200])
+    return value
 
-    ``grid=False`` ignores the scenario's grid (no shared constraints)."""
+
+def _deck(d, i: int, h: int) -> dict:
+    """Deck ``i`` validated, its default filled in (hourly fields as lists of floats)."""
+    where = f"decks[{i}]."
+    if not isinstance(d, dict):
+        raise ValueError(f"decks[{i}] must be an object, got {type(d).__name__}")
+    _check_keys(d, DECK_KEYS, where)
+    out = {"name": _name(d.get("name", f"deck {i + 1}"), where)}
+    ph = _field(d, "phase", where)
+    if ph not in PHASES:
+        raise ValueError(f"{where}phase must be one of A, B, C, got {ph!r}")
+    out["phase"] = ph
+    out["cost"] = float(_numbers(d.get("cost", DECK_DEFAULTS["cost"]), where + "cost"))
+    for f in DECK_FIELDS:
+        out[f] = _numbers(_field(d, f, where), where + f, h, nonnegative=True).tolist()
+    return out
+
+
+def validate(scenario: dict) -> dict:
+    """``scenario`` checked (ValueError naming the field: missing, unknown, wrong type, shape
+    or range) and returned as a new dict with every default filled in (:data:`DEFAULTS`,
+    :data:`DECK_DEFAULTS`, :data:`GRID_DEFAULTS`) and every hourly field a list of H floats.
+    The grid's feasibility is checked by :func:`build_game`."""
     s = scenario
+    if not isinstance(s, dict):
+        raise ValueError(f"a scenario must be an object, got {type(s).__name__}")
+    _check_keys(s, TOP_KEYS, "")
     h = _field(s, "hours", "")
     if not isinstance(h, int) or isinstance(h, bool) or h < 1:
         raise ValueError(f"hours must be a positive integer, got {h!r}")
     decks = _field(s, "decks", "")
     if not isinstance(decks, list) or len(decks) < 2:
         raise ValueError("decks must be a list of at least 2 decks")
-    counts = {f: [] for f in DECK_FIELDS}
-    phase, cost = [], []
-    for i, d in enumerate(decks):
-        where = f"decks[{i}]."
-        for f in DECK_FIELDS:
-            counts[f].append(_numbers(_field(d, f, where), where + f, h, nonnegative=True))
-        ph = _field(d, "phase", where)
-        if ph not in PHASES:
-            raise ValueError(f"{where}phase must be one of A, B, C, got {ph!r}")
-        phase.append(PHASES.index(ph))
-        cost.append(float(_numbers(d.get("cost", 0.0), where + "cost")))
-    buy = _numbers(_field(s, "buy_in", ""), "buy_in", h)
-    alpha = _numbers(s.get("alpha", 1.6), "alpha", positive=True)
-    kappa = _numbers(s.get("kappa", 1.5), "kappa", nonnegative=True)
-    energy = _numbers(s.get("energy_kwh", 7.2), "energy_kwh", positive=True)
-    width = float(_numbers(s.get("clip_width", 0.01), "clip_width", positive=True))
-    ch_box = _box(s.get("charging_box", [0.2, 2.0]), "charging_box")
-    pk_box = _box(s.get("parking_box", [0.0, 2.0]), "parking_box")
-    start = float(_numbers(s.get("start_price", 0.5), "start_price"))
+    out = {"name": _name(s.get("name", "scenario"), ""), "hours": h,
+           "decks": [_deck(d, i, h) for i, d in enumerate(decks)],
+           "buy_in": _numbers(_field(s, "buy_in", ""), "buy_in", h).tolist()}
+    value = {k: s.get(k, v) for k, v in DEFAULTS.items()}
+    for key, kind in (("alpha", "positive"), ("sc_beta", "positive"),
+                      ("sc_outside", "nonnegative"), ("energy_kwh", "positive"),
+                      ("clip_width", "positive"), ("start_price", None)):
+        out[key] = float(_numbers(value[key], key, positive=kind == "positive",
+                                  nonnegative=kind == "nonnegative"))
+    out["charging_box"] = _box(value["charging_box"], "charging_box")
+    out["parking_box"] = _box(value["parking_box"], "parking_box")
+    g = s.get("grid", GRID_DEFAULTS)
+    out["grid"] = None if g is None else _grid_fields(g, len(decks))
+    return out
+
+
+def _grid_fields(g, n: int) -> dict:
+    """The grid's ratings validated, defaults filled in (None: that constraint dropped)."""
+    if not isinstance(g, dict):
+        raise ValueError(f"grid must be an object or null, got {type(g).__name__}")
+    _check_keys(g, tuple(GRID_DEFAULTS), "grid.")
+    value = {k: g.get(k, v) for k, v in GRID_DEFAULTS.items()}
+    length = {"backbone_a": 3, "service_a": n, "impedance_ohm": n}
+    out = {}
+    for key, v in value.items():
+        if v is None:
+            if key == "v_phase" or (key == "v_min" and value["impedance_ohm"] is not None):
+                need = "" if key == "v_phase" else " with grid.impedance_ohm"
+                raise ValueError(f"grid.{key} must be a number{need}, got null")
+            out[key] = None
+            continue
+        a = _numbers(v, f"grid.{key}", length.get(key), positive=key != "impedance_ohm",
+                     nonnegative=key == "impedance_ohm")
+        out[key] = a.tolist() if a.ndim else float(a)
+    if out["impedance_ohm"] is not None and not out["v_min"] < out["v_phase"]:
+        raise ValueError(f"grid.v_min must be below grid.v_phase, got {out['v_min']:g} >= "
+                         f"{out['v_phase']:g}")
+    return out
+
+
+def build_game(scenario: dict, *, grid: bool = True) -> DeckGame:
+    """A :class:`DeckGame` from a scenario dict (:func:`validate`: ValueError naming the
+    field; also if the grid is infeasible at every price).
+
+    ``grid=False`` ignores the scenario's grid (no shared constraints)."""
+    s = validate(scenario)
     dt = float_dtype()
 
     def arr(v):
-        return jnp.asarray(np.asarray(v), dt)
+        return jnp.asarray(np.asarray(v, float), dt)
 
+    rows = {f: arr([d[f] for d in s["decks"]]) for f in DECK_FIELDS}
     market = Market(
-        lc_park=arr(counts["lc_park"]), lc_charge=arr(counts["lc_charge"]),
-        lsc=arr(counts["lsc"]), sc=arr(counts["sc"]), buy=arr(buy), cost=arr(cost),
-        alpha=arr(alpha), kappa=arr(kappa), energy=arr(energy), clip_width=width,
+        lc_park=rows["lc_park"], lc_charge=rows["lc_charge"], lsc=rows["lsc"], sc=rows["sc"],
+        buy=arr(s["buy_in"]), cost=arr([d["cost"] for d in s["decks"]]), alpha=arr(s["alpha"]),
+        sc_beta=arr(s["sc_beta"]), sc_outside=arr(s["sc_outside"]),
+        energy=arr(s["energy_kwh"]), clip_width=s["clip_width"],
     )
-    g = s.get("grid")
-    net = _grid(g, len(decks), h, tuple(phase), arr(counts["base_kw"]), arr) if (
-        grid and g is not None) else None
-    game = DeckGame(market, net, charging_box=arr(ch_box), parking_box=arr(pk_box),
-                    start_price=start)
+    phase = tuple(PHASES.index(d["phase"]) for d in s["decks"])
+    g = s["grid"]
+    net = _grid(g, phase, rows["base_kw"], arr) if grid and g is not None else None
+    game = DeckGame(market, net, charging_box=arr(s["charging_box"]),
+                    parking_box=arr(s["parking_box"]), start_price=s["start_price"])
     if net is not None:
         _check_feasible(game)
     return game
 
 
-def _grid(g: dict, n: int, h: int, phase, base, arr) -> Grid:
-    if not isinstance(g, dict):
-        raise ValueError(f"grid must be an object or null, got {type(g).__name__}")
+def _grid(g: dict, phase, base, arr) -> Grid:
+    """The :class:`Grid` of validated ratings ``g`` (:func:`_grid_fields`)."""
+    n = len(phase)
 
     def opt(key, length=None):
-        v = g.get(key)
-        return None if v is None else arr(_numbers(v, f"grid.{key}", length, positive=True))
+        v = g[key]
+        return None if v is None else arr(np.broadcast_to(np.asarray(v, float), (length,))
+                                          if length else v)
 
-    v_phase = arr(_numbers(_field(g, "v_phase", "grid."), "grid.v_phase", positive=True))
-    impedance = g.get("impedance_ohm")
-    if impedance is not None:
-        impedance = arr(_numbers(impedance, "grid.impedance_ohm", n, nonnegative=True))
-        v_min = float(_numbers(_field(g, "v_min", "grid."), "grid.v_min", positive=True))
-        if not v_min < float(v_phase):
-            raise ValueError(f"grid.v_min must be below grid.v_phase, got {v_min:g} >= "
-                             f"{float(v_phase):g}")
-        v_min = arr(v_min)
-    else:
-        v_min = None
-    return Grid(base=base, v_phase=v_phase, transformer=opt("transformer_kw"),
+    has_voltage = g["impedance_ohm"] is not None
+    return Grid(base=base, v_phase=arr(g["v_phase"]), transformer=opt("transformer_kw"),
                 backbone=opt("backbone_a", 3), service=opt("service_a", n),
-                impedance=impedance, v_min=v_min, imbalance=opt("imbalance"), phase=phase)
+                impedance=opt("impedance_ohm", n),
+                v_min=arr(g["v_min"]) if has_voltage else None,
+                imbalance=opt("imbalance"), phase=phase)
 
 
 _FIELD_OF_KIND = {"transformer": "grid.transformer_kw", "backbone": "grid.backbone_a",
@@ -321,8 +434,6 @@ _FIELD_OF_KIND = {"transformer": "grid.transformer_kw", "backbone": "grid.backbo
 def _check_feasible(game: DeckGame) -> None:
     """ValueError if the load no price can shed (LC charging plus base load) already breaks a
     capacity or voltage limit: then the grid is infeasible at every price."""
-    from .grid import constraints
-
     m = game.market
     floor = m.energy * m.lc_charge + game.grid.base
     c = np.asarray(constraints(game.grid, floor))

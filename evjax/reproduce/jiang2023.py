@@ -22,10 +22,11 @@ figure as PNG and as a CSV of exactly the plotted numbers:
     fig10  half of every deck's LSC become LC vs baseline
 
 and three tables: ``certificates.csv`` (per experiment: NI gap, constraint violation,
-relaxation steps, largest relative best-response gain, binding grid constraints, clipped
-counts), ``parameters.csv`` (the model's parameters, which the paper's missing parameter
-table would hold) and ``findings.csv`` (the paper's claims, the numbers that test them here,
-and whether they hold).
+relaxation steps, largest relative best-response gain, restarts from global best responses,
+binding grid constraints, clipped counts, and the smallest margin by which SC are more
+price-elastic than LSC charging), ``parameters.csv`` (the model's parameters, which the
+paper's missing parameter table would hold) and ``findings.csv`` (the paper's claims, the
+numbers that test them here, and whether they hold).
 """
 
 from __future__ import annotations
@@ -121,20 +122,28 @@ def certificates(results: dict[str, DeckEquilibrium], clock) -> dict:
         "ni_gap": [r.ni_gap for r in rows], "max_violation": [r.violation for r in rows],
         "relaxation_steps": [r.steps for r in rows],
         "max_relative_best_response_gain": [r.relative_gain for r in rows],
+        "restarts": [len(r.restarts) for r in rows],
         "binding_constraints": [len(r.binding) for r in rows],
         "binding_hours": [" ".join(str(clock[h]) for h in sorted({c["hour"] for c in r.binding}))
                           for r in rows],
-        "clipped_counts": [sum(r.clipped[k] for k in ("lsc_charging_clipped", "sc_clipped"))
-                           for r in rows],
+        "clipped_counts": [r.clipped["lsc_charging_clipped"] for r in rows],
+        "min_sc_minus_lsc_elasticity": [elasticity_margin(r) for r in rows],
     }
+
+
+def elasticity_margin(r: DeckEquilibrium) -> float:
+    """The smallest SC minus LSC-charging own-price elasticity over the deck-hours where both
+    groups are present (positive: SC the more elastic group everywhere); NaN if none."""
+    d = r.elasticity["sc"] - r.elasticity["lsc_charging"]
+    return float(np.min(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
 
 
 def parameters(base: dict, clock) -> dict:
     """The model's parameter table (decks.md): global values, then per deck daily customers
     by group, phase, fixed cost and base load."""
     rows = [("hours", " ".join(map(str, clock))), ("decks", len(base["decks"])),
-            *((k, base[k]) for k in ("alpha", "kappa", "energy_kwh", "clip_width",
-                                     "start_price")),
+            *((k, base[k]) for k in ("alpha", "sc_beta", "sc_outside", "energy_kwh",
+                                     "clip_width", "start_price")),
             ("charging_box", " ".join(map(str, base["charging_box"]))),
             ("parking_box", " ".join(map(str, base["parking_box"]))),
             ("relaxation_step", _SOLVE["alpha"].default),
@@ -150,30 +159,56 @@ def parameters(base: dict, clock) -> dict:
     return {"parameter": [k for k, _ in rows], "value": [v for _, v in rows]}
 
 
+OTHERS_BARELY_MOVE = 0.25  # Fig 4: the other decks move by less than this share of deck 6
+
+
 def findings(results: dict[str, DeckEquilibrium]) -> dict:
-    """The paper's claims about Figs 3-10 and the numbers that test them in this model."""
+    """The paper's claims about Figs 3-10 and the numbers that test them in this model: one
+    row per claim with ``measure``, its ``value``, the ``numbers`` behind it (as text) and
+    whether it ``holds``."""
     base = results["baseline"]
     mean = {n: r.charging.mean(1) for n, r in results.items()}
     move = mean["deck6-no-sc"] - mean["baseline"]
     others = np.abs(move[:-1]).max() / abs(move[-1])
     loss = {n: base.revenue[-1] - results[n].revenue[-1] for n in ("deck6-no-sc", "deck6-no-lsc")}
     lsc_vs_sc = loss["deck6-no-lsc"] / loss["deck6-no-sc"]
+    margins = [m for m in (elasticity_margin(r) for r in results.values()) if np.isfinite(m)]
+    lc = np.concatenate([r.elasticity["lc"].ravel() for r in results.values()])
     rows = [
-        ("the relaxation converges to an equilibrium", "fig3", "NI gap at the equilibrium",
-         base.ni_gap, base.certified),
+        ("the relaxation converges to an equilibrium (every experiment certified)", "fig3",
+         "largest relative best-response gain over the experiments",
+         max(r.relative_gain for r in results.values()),
+         f"NI gap {base.ni_gap:.3g} (baseline); {sum(r.certified for r in results.values())} "
+         f"of {len(results)} certified", all(r.certified for r in results.values())),
+        ("SC are the most price-elastic group, LC not at all (Table 1)", "table1",
+         "smallest SC minus LSC-charging own-price elasticity over deck-hours and experiments",
+         min(margins),
+         f"baseline: SC {np.nanmin(base.elasticity['sc']):.3g}-"
+         f"{np.nanmax(base.elasticity['sc']):.3g}, LSC charging "
+         f"{np.nanmin(base.elasticity['lsc_charging']):.3g}-"
+         f"{np.nanmax(base.elasticity['lsc_charging']):.3g}, LC 0",
+         bool(min(margins) > 0 and np.all(lc[np.isfinite(lc)] == 0))),
         ("a deck losing its SC raises its own price", "fig4",
-         "deck 6 mean charging price change", move[-1], bool(move[-1] > 0)),
+         "deck 6 mean charging price change", move[-1],
+         f"deck 6 {mean['baseline'][-1]:.4f} -> {mean['deck6-no-sc'][-1]:.4f}",
+         bool(move[-1] > 0)),
         ("...while the other decks barely move", "fig4",
-         "largest other-deck change / deck 6 change", others, bool(others < 0.25)),
+         "largest other-deck change / deck 6 change", others,
+         f"other decks change by {move[:-1].min():+.4f} to {move[:-1].max():+.4f}",
+         bool(others < OTHERS_BARELY_MOVE)),
         ("losing LSC costs a deck more revenue than losing SC", "fig5",
          "deck 6 revenue loss without LSC / without SC", lsc_vs_sc,
+         f"deck 6 revenue {base.revenue[-1]:.1f}: loses {loss['deck6-no-lsc']:.1f} without "
+         f"LSC, {loss['deck6-no-sc']:.1f} without SC",
          bool(loss["deck6-no-sc"] > 0 and lsc_vs_sc > 1)),
     ]
     for name, fig in (("sc-to-lc-lsc", "fig6"), ("half-sc-to-lsc", "fig8")):
-        least = (mean[name] - mean["baseline"]).min()
+        change = mean[name] - mean["baseline"]
         rows.append((f"fewer SC -> every deck prices higher ({name})", fig,
-                     "smallest change of a deck's mean charging price", least, bool(least > 0)))
-    keys = ("finding", "figure", "measure", "value", "holds")
+                     "smallest change of a deck's mean charging price", change.min(),
+                     f"every deck's mean charging price changes by {change.min():+.4f} to "
+                     f"{change.max():+.4f}", bool(change.min() > 0)))
+    keys = ("finding", "figure", "measure", "value", "numbers", "holds")
     return {k: [row[j] for row in rows] for j, k in enumerate(keys)}
 
 
