@@ -95,7 +95,8 @@ class DeckEquilibrium:
 # interior-point iterations (deck 6 without LSC at 20 h of the default day: 100 fail, the
 # converged responses take up to about 45); 300 only bounds the loop, the program is the same.
 RESPONSE_STEPS = 300
-_solve = eqx.filter_jit(lambda game: solve(game, throw=False, record=True,
+# Paper 003's algorithm: the constant step 0.5 (solve's default is the optimal step).
+_solve = eqx.filter_jit(lambda game: solve(game, step="constant", throw=False, record=True,
                                            response_steps=RESPONSE_STEPS))
 
 

@@ -7,8 +7,14 @@
 
 V(x) >= 0 is the total gain the players could make by deviating alone; it is 0 exactly at
 an equilibrium, which is why a returned value with ``result == 0`` is one (to ``tol``). Step
-rules: ``"constant"`` (a_s = ``alpha``, the paper's 0.5) and ``"optimal"`` (Krawczyk and
-Uryasev's step minimising V along the relaxation direction d = Z(x) - x; here by the
+rules: ``"optimal"`` (the default: Krawczyk and Uryasev's step minimising V along the
+relaxation direction d = Z(x) - x) and ``"constant"`` (a_s = ``alpha``, paper 003's rule
+with 0.5). Near the equilibrium the constant step iterates (1 - a) I + a J, J the Jacobian
+of the joint response Z; J's eigenvalues are real (the charging game is a potential game)
+and reach about -b (N - 1) / (mu + 2 b) as stations share the price, so a = 0.5 diverges
+from the equilibrium once some eigenvalue falls below 1 - 2 / a = -3 (box-constrained charging games of
+80 stations and more: the relaxation cycles to ``max_steps``), while the optimal step
+adapts a to the spectrum. The optimal step is found by the
 parabola through V(0), V'(0) (Danskin's theorem: the derivative of Psi(x + a d, Z(x)) with
 Z(x) held) and V at a trial step (the last step's a*, first 1/2), exact for quadratic games
 without active constraints. The trial is taken where the parabola says it is nearly as good
@@ -40,7 +46,7 @@ from .response import Response, optimal_response
 RESULT_MESSAGES = (
     "converged",
     "the NI gap did not reach tol within max_steps relaxation steps (with step='constant', "
-    "try step='optimal', which also converges where constant steps cycle)",
+    "try step='optimal', the default, which also converges where constant steps cycle)",
     "the relaxation diverged (the NI gap grew by a factor of more than 1e6)",
     "the game looks infeasible: the optimal response could not satisfy the constraints",
     "a non-finite value appeared (NaN or inf in the payoffs or their derivatives)",
@@ -402,7 +408,7 @@ def solve(
     game: AbstractNIGame,
     x0: Float[Array, "M T"] | None = None,
     *,
-    step: str = "constant",
+    step: str = "optimal",
     alpha: float = 0.5,
     tol: float = 1e-8,
     max_steps: int = 1000,
@@ -419,9 +425,12 @@ def solve(
     Arguments:
         game: an :class:`AbstractNIGame` (e.g. :class:`evjax.ConstrainedChargingGame`).
         x0: (M, T) starting point (default ``game.start()``); need not be feasible.
-        step: ``"constant"`` (a_s = ``alpha``, paper 003 uses 0.5) or ``"optimal"``
-            (Krawczyk-Uryasev: a_s minimises the NI gap along the step, 2 or 3 responses
-            per step).
+        step: ``"optimal"`` (default; Krawczyk-Uryasev: a_s minimises the NI gap along
+            the step, 1 or 2 optimal responses per step) or ``"constant"`` (a_s =
+            ``alpha``; paper 003's algorithm, with 0.5: it converges where every eigenvalue
+            of the joint response's Jacobian exceeds 1 - 2 / ``alpha``, and cycles on large
+            charging games, e.g. 80 stations with x >= 0).
+        alpha: the constant step's a_s (``step="constant"`` only).
         tol: stop when the NI gap V(x) = max_y Psi(x, y) < tol (eq (28)), in payoff units.
         max_steps: relaxation steps at most.
         adjoint: ``"implicit"`` (implicit function theorem at the solution's KKT point) or
