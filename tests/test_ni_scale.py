@@ -4,8 +4,11 @@ constant step 0.5 cycles from N = 80 on.
 
 Every default solve must converge and be certified by each station's best response to the
 others, computed here in numpy by exact water filling (sorted breakpoints), apart from evjax.
-N = 160 is certified the same way in the benchmark (``python -m benchmarks --only ni``), not
-here: each N is one compilation of the solver."""
+Each N is one compilation of the solver (about 25 s of CPU), so the suite solves N = 20 (two
+games, one compilation) and N = 80, the smallest size of the benchmark's where the constant
+step fails; N = 40 and 160 are solved and certified the same way (exact water filling,
+benchmarks/_nashopt.py) in the benchmark's table against N (``python -m benchmarks --only
+ni``)."""
 
 import sys
 from pathlib import Path
@@ -91,7 +94,7 @@ def test_the_water_filling_reference_is_a_best_response():
 # (N, concentrated stations): bench_ni's sizes (a quarter concentrated, as its table of steps
 # against N), and the hard game of the NI benchmark's first session, where 19 of the 20
 # stations would charge negatively without x >= 0 (the constant step cycles there too).
-GAMES = [(20, 5), (20, 19), (40, 10), (80, 20)]
+GAMES = [(20, 5), (20, 19), (80, 20)]
 
 
 @pytest.mark.parametrize("n, concentrated", GAMES)

@@ -210,9 +210,10 @@ def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
 
     grad_implicit = jax.jit(jax.grad(value))(base)
     # Unrolled: reverse mode through fixed-length scans (30 relaxation steps, 25 interior-
-    # point steps each), which must be long enough to converge.
+    # point steps each), which must be long enough to converge; with the constant step (one
+    # body iteration per relaxation step: the optimal step's two double the program).
     grad_unrolled = jax.jit(jax.grad(lambda v: value(
-        v, adjoint="unrolled", max_steps=30, response_steps=25)))(base)
+        v, adjoint="unrolled", step="constant", max_steps=30, response_steps=25)))(base)
 
     def forward(arrays):
         return np.sum(weights * np.asarray(solve_jit(_objective(arrays)).value) ** 2)

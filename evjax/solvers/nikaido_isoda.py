@@ -6,20 +6,23 @@
     stop when V(x_s) = max_y Psi(x_s, y) = Psi(x_s, Z(x_s)) < tol (eq (28))
 
 V(x) >= 0 is the total gain the players could make by deviating alone; it is 0 exactly at
-an equilibrium, which is why a returned value with ``result == 0`` is one (to ``tol``). Step
-rules: ``"optimal"`` (the default: Krawczyk and Uryasev's step minimising V along the
-relaxation direction d = Z(x) - x) and ``"constant"`` (a_s = ``alpha``, paper 003's rule
-with 0.5). Near the equilibrium the constant step iterates (1 - a) I + a J, J the Jacobian
-of the joint response Z; J's eigenvalues are real (the charging game is a potential game)
-and reach about -b (N - 1) / (mu + 2 b) as stations share the price, so a = 0.5 diverges
-from the equilibrium once some eigenvalue falls below 1 - 2 / a = -3 (box-constrained charging games of
-80 stations and more: the relaxation cycles to ``max_steps``), while the optimal step
-adapts a to the spectrum. The optimal step is found by the
-parabola through V(0), V'(0) (Danskin's theorem: the derivative of Psi(x + a d, Z(x)) with
-Z(x) held) and V at a trial step (the last step's a*, first 1/2), exact for quadratic games
-without active constraints. The trial is taken where the parabola says it is nearly as good
-as its minimum a*, else x + a* d is evaluated too, and the better of the two kept: one or
-two optimal responses per step).
+an equilibrium, which is why a returned value with ``result == 0`` is one (to ``tol``).
+
+Step rules: ``"optimal"`` (the default: Krawczyk and Uryasev's step minimising V along the
+relaxation direction d = Z(x) - x) and ``"constant"`` (a_s = ``alpha``: paper 003's
+algorithm with 0.5). Near the equilibrium the constant step iterates (1 - a) I + a J, J the
+Jacobian of the joint response Z. In the charging game (a potential game: J's eigenvalues
+are real) every station answers the others' common load, which puts an eigenvalue near
+-b (N - 1) / (mu + 2 b), so a = 0.5 leaves the equilibrium once an eigenvalue falls below
+1 - 2 / a = -3: on the box-constrained games of benchmarks/bench_ni.py the iteration's
+spectral radius is 0.95 at N = 60 and 1.42 at N = 80, where the relaxation cycles to
+``max_steps``. The optimal step adapts a to the spectrum (6 steps at N = 80).
+
+The optimal step: the parabola through V(0), V'(0) (Danskin's theorem: the derivative of
+Psi(x + a d, Z(x)) with Z(x) held) and V at a trial step (the last step's a*, first 1/2),
+exact for quadratic games without active constraints. The trial is taken where the parabola
+says it is nearly as good as its minimum a*, else x + a* d is evaluated too, and the better
+of the two kept: one or two optimal responses per step.
 
 Gradients of any function of the equilibrium reach the game's parameters two ways:
 ``adjoint="implicit"`` (default) applies the implicit function theorem to the equilibrium's
