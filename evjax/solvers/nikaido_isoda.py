@@ -430,9 +430,10 @@ def solve(
         x0: (M, T) starting point (default ``game.start()``); need not be feasible.
         step: ``"optimal"`` (default; Krawczyk-Uryasev: a_s minimises the NI gap along
             the step, 1 or 2 optimal responses per step) or ``"constant"`` (a_s =
-            ``alpha``; paper 003's algorithm, with 0.5: it converges where every eigenvalue
-            of the joint response's Jacobian exceeds 1 - 2 / ``alpha``, and cycles on large
-            charging games, e.g. 80 stations with x >= 0).
+            ``alpha``; paper 003's algorithm, with 0.5: near the equilibrium it converges
+            where every eigenvalue of the joint response's Jacobian exceeds
+            1 - 2 / ``alpha``, and it cycles on large charging games, e.g. 80 stations
+            with x >= 0).
         alpha: the constant step's a_s (``step="constant"`` only).
         tol: stop when the NI gap V(x) = max_y Psi(x, y) < tol (eq (28)), in payoff units.
         max_steps: relaxation steps at most.
