@@ -5,7 +5,8 @@ nominal profiles concentrated in 2 to 4 steps, a price offset a^t higher in the 
 NI gap tolerance 1e-8, solved by
 
 * evjax: ``evjax.solvers.solve(ConstrainedChargingGame(game, (), nonnegative=True),
-  tol=1e-8)``, jitted, float64, with the constant step (default) and the optimal step; single
+  tol=1e-8)``, jitted, float64, with the optimal step (default) and the constant step
+  (paper 003's rule, 0.5); single
   solves, a ``jax.vmap`` over ``--batch`` instances (a^t perturbed) in one call, the same
   instances in one ``evjax.solvers.solve_many(..., chunk=--chunk)`` call (vmapped in chunks),
   and the implicit gradient of the summed cost of stations 0..4 with respect to mu;
@@ -20,9 +21,11 @@ It prints each equilibrium's certificate (largest best-response gain, by exact w
 independent of both libraries; constraint violation; max abs difference from evjax's), the
 times, all measured interleaved round-robin after a warm-up (median and min: on a shared
 machine the min is the steadier figure, and the ratios use it), the ratios against the
-targets of issue 4, and the relaxation steps of both step rules against N, with the time
-per solve against N and against T (``--scaling-t``, N = 20) of the constant step and of
-NashOpt's fastest accurate solver, for the scaling plot. The batched calls are compiled ahead of time
+targets of issue 4, and a table against N (``--sizes``, up to 160 stations, a quarter of
+them concentrated): the relaxation steps and result of both step rules, the time per solve of
+the default step and of NashOpt's fastest accurate solver (build + solve, and solve only),
+and every solution's largest best-response gain; with the time per solve against T
+(``--scaling-t``, N = 20), for the scaling plot. The batched calls are compiled ahead of time
 (``jit(...).lower(...).compile()``), called once, then timed over 5 calls. The ratios
 compare minimum times, evjax's and NashOpt's alike: on a shared machine other work only
 ever slows a run down.
@@ -32,7 +35,8 @@ optional (``pip install -e ".[bench]"``, preferably in its own virtual environme
 it its baselines are skipped, with a note.
 
     python benchmarks/bench_ni.py [--repeats 7] [--fd-repeats 3] [--batch 1000]
-                                  [--sizes 5,10,20,40] [--scaling-t 12,24,48] [--solvers all]
+                                  [--sizes 5,10,20,40,80,160] [--scaling-t 12,24,48]
+                                  [--solvers all]
                                   [--no-write]
 """
 
@@ -115,9 +119,10 @@ def _timed_calls(run, arg, repeats):
 
 
 TITLE = "Nikaido-Isoda solver vs NashOpt (issue 4)"  # its subsection of RESULTS.md
-STEPS = ("constant", "optimal")
+STEPS = ("optimal", "constant")  # the default first: the reference, the scaling series
+SIZES = "5,10,20,40,80,160"  # N values of the table against N
 DEFAULT_SOLVERS = "dr_daqp,lemke_dual,qp_gnep"
-SCALING_T = (12, 24, 48)  # T values at N = 20 for the scaling plot (constant step)
+SCALING_T = (12, 24, 48)  # T values at N = 20 for the scaling plot (default step)
 
 
 def _parser():
@@ -131,8 +136,9 @@ def _parser():
                         help="instances in the batched (vmapped) evjax call")
     parser.add_argument("--chunk", type=int, default=CHUNK,
                         help="games per vectorised chunk in the chunked batched call")
-    parser.add_argument("--sizes", default="5,10,20,40",
-                        help="N values for the iteration counts of both step rules (T = 24)")
+    parser.add_argument("--sizes", default=SIZES,
+                        help="N values of the table against N (T = 24): steps of both step "
+                        "rules, times of the default step and NashOpt, certificates")
     parser.add_argument("--scaling-t", default=",".join(map(str, SCALING_T)),
                         help="T values (N = 20) for the time-against-T series; '' for none")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
@@ -151,7 +157,7 @@ IPM = "evjax solve (interior-point responses)"
 CHUNK = 25  # the chunked batched call's vmap width: a chunk's (T, M, M) blocks stay in cache
 
 
-def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,10,20,40",
+def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes=SIZES,
             solvers=DEFAULT_SOLVERS, scaling_t=SCALING_T, n=20, t=24, concentrated=5,
             steps=STEPS, batch_repeats=5, log=print) -> dict:
     """Every measurement of the benchmark, as a dict (``details`` and ``suite`` format it).
@@ -325,27 +331,34 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,1
             log(f"  evjax implicit gradient (step={step}) vs NashOpt FD: max rel. difference "
                 f"{rel:.2e}")
 
-    # Relaxation steps of both step rules against N (T as above, same construction), and the
-    # time per solve (first step rule; NashOpt's fastest accurate solver) for the scaling plot.
+    # Against N (T as above, same construction, a quarter of the stations concentrated):
+    # both step rules' steps and results, the time per solve of the first (default) step rule
+    # and of NashOpt's fastest accurate solver, and every solution's certificate.
     quick_time = dict(min_time=0.05, repeats=3, min_repeats=3, budget=5.0)
     counts, by_n = [], []
     for n_ in _ints(sizes):
         p_ = dict(zip(PARAMS, make_game(n=n_, t=t, seed=seed, concentrated=max(1, n_ // 4))))
         g = constrained(*p_.values())
-        row = [n_]
+        point = _scaling_point(n_, t, g, p_, solve[steps[0]], fastest, quick_time)
+        row, gains = [n_], {}
         for step in steps:
             sol = solve[step](g)
+            gains[step] = _nashopt.best_response_gains(**p_, x=np.asarray(sol.value)).max()
             row.append(f"{int(sol.steps)}" + ("" if int(sol.result) == 0 else
-                                              f" ({evjax.solvers.RESULTS.message(sol.result)})"))
+                                              f" (result {int(sol.result)}, NI gap "
+                                              f"{float(sol.gap):.1e})"))
+        gains["nashopt"] = point.pop("nashopt_gain")
+        row += _against_n_cells(point, gains, steps)
         counts.append(row)
-        by_n.append(_scaling_point(n_, t, g, p_, solve[steps[0]], fastest, quick_time))
-        log(f"N={n_}: steps {', '.join(f'{s} {c}' for s, c in zip(steps, row[1:]))}",
-            flush=True)
+        by_n.append(point)
+        log(f"N={n_}: steps {', '.join(f'{s} {c}' for s, c in zip(steps, row[1:]))}; "
+            f"times [ms], ratio, largest gains ({', '.join(steps)}, NashOpt): "
+            f"{' | '.join(row[1 + len(steps):])}", flush=True)
     by_t = []
     for t_ in scaling_t:
         p_ = dict(zip(PARAMS, make_game(n=n, t=t_, seed=seed, concentrated=concentrated)))
         by_t.append(_scaling_point(n, t_, constrained(*p_.values()), p_, solve[steps[0]],
-                                   fastest, quick_time))
+                                   fastest, quick_time, detail=False))
         nashopt_s = by_t[-1]["nashopt"]
         log(f"T={t_}: evjax {by_t[-1]['evjax']:.3g} s, NashOpt "
             + ("skipped" if nashopt_s is None else f"{nashopt_s:.3g} s"), flush=True)
@@ -359,16 +372,53 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes="5,1
 PARAMS = ("a", "b", "mu", "d", "xbar")
 
 
-def _scaling_point(n, t, game, params, solve, fastest, timing_kw):
-    """Seconds per solve at (N, T): evjax (jitted, compiled first) and NashOpt (if any)."""
+def _against_n_cells(point, gains, steps):
+    """The cells of the table against N after the steps: times, ratio, certificates."""
+    missing = point["nashopt_skip"] or "n/a"
+
+    def ms(v):
+        return missing if v is None else f"{v * 1e3:.1f}"
+
+    ratio = missing if point["nashopt"] is None else f"{point['nashopt'] / point['evjax']:.0f}x"
+    gain = [f"{gains[s]:.1e}" for s in steps] + [
+        missing if gains["nashopt"] is None else f"{gains['nashopt']:.1e}"]
+    return [ms(point["evjax"]), ms(point["nashopt"]), ms(point["nashopt_solve"]), ratio, *gain]
+
+
+# NashOpt's GNEP_LQ takes every player's quadratic form as a dense (NT, NT) matrix: N (NT)^2
+# doubles (2.4 GB at N = 80, T = 24, where the process peaked at 7.4 GB; 18.9 GB at N = 160).
+# Games above this many GB of such matrices are not given to NashOpt (a shared machine).
+NASHOPT_MAX_GB = 4.0
+
+
+def _nashopt_gb(n, t):
+    return n * (n * t) ** 2 * 8 / 1e9
+
+
+def _scaling_point(n, t, game, params, solve, fastest, timing_kw, detail=True):
+    """Seconds per solve at (N, T): evjax (jitted, compiled first) and NashOpt (if any; build
+    + solve, and with ``detail`` solve only, and its largest best-response gain). NashOpt is
+    skipped (None, with ``nashopt_skip`` saying why) above ``NASHOPT_MAX_GB``; its build +
+    solve is timed without a warm-up call (a build at N = 80 takes a minute here)."""
     import _common
     import jax
 
     out = dict(n=n, t=t, evjax=_common.time_call(
-        lambda: jax.block_until_ready(solve(game)), **timing_kw).best, nashopt=None)
-    if fastest is not None:
-        out["nashopt"] = _common.time_call(
-            lambda: _nashopt.solve(**params, solver=fastest), **timing_kw).best
+        lambda: jax.block_until_ready(solve(game)), **timing_kw).best, nashopt=None,
+        nashopt_solve=None, nashopt_gain=None, nashopt_skip=None)
+    if fastest is None:
+        return out
+    if _nashopt_gb(n, t) > NASHOPT_MAX_GB:
+        out["nashopt_skip"] = f"not run: {_nashopt_gb(n, t):.0f} GB of dense Q_P"
+        return out
+    out["nashopt"] = _common.time_call(
+        lambda: _nashopt.solve(**params, solver=fastest),
+        **{**timing_kw, "min_repeats": 1}, warmup=0).best
+    if detail:
+        problem = _nashopt.build(**params, solver=fastest)
+        x = problem.solve()
+        out["nashopt_gain"] = float(_nashopt.best_response_gains(**params, x=x).max())
+        out["nashopt_solve"] = _common.time_call(problem.solve, **timing_kw).best
     return out
 
 
@@ -403,7 +453,10 @@ def details(m: dict) -> tuple[str, str]:
                "vmap vs NashOpt seq.", f"chunks of {m['chunk']} [ms/inst]",
                "chunked vs NashOpt seq.", "implicit grad [ms]", "NashOpt FD / implicit"]
     table = _common.markdown_table(headers, rows)
-    steps_table = _common.markdown_table(["N", *[f"{s} step" for s in steps]], m["counts"])
+    headers = ["N", *[f"{s} step: steps" for s in steps], f"evjax {steps[0]} step [ms]",
+               f"NashOpt {fastest or ''} [ms]", "NashOpt solve only [ms]", "NashOpt / evjax",
+               *[f"largest gain ({s} step)" for s in steps], "largest gain (NashOpt)"]
+    steps_table = _common.markdown_table(headers, m["counts"])
     return table, steps_table
 
 
@@ -419,7 +472,7 @@ def suite(quick: bool = False, batch: int | None = None, chunk: int = CHUNK,
     Defaults: 1,000 batched instances, 5 timed measurements, 2 timed finite-difference
     gradients, NashOpt's two fastest accurate solvers (``lemke_dual``, ``dr_daqp``; the
     script's own defaults time ``qp_gnep`` too, and more repetitions). ``quick``: N = 6,
-    T = 8, the constant step only, 8 batched instances, ``lemke_dual`` only (compilation
+    T = 8, the default (optimal) step only, 8 batched instances, ``lemke_dual`` only (compilation
     dominates: about a minute and a half).
     """
     import _report
@@ -429,11 +482,11 @@ def suite(quick: bool = False, batch: int | None = None, chunk: int = CHUNK,
                     chunk=min(chunk, 4),
                     sizes=sizes or "4,6", solvers="lemke_dual", n=6, t=8, concentrated=2,
                     scaling_t=(4, 8) if scaling_t is None else scaling_t, seed=seed,
-                    steps=("constant",), batch_repeats=1, log=log)
+                    steps=STEPS[:1], batch_repeats=1, log=log)
     else:
         m = measure(repeats=repeats or 5, fd_repeats=fd_repeats or 2, batch=batch or 1000,
                     chunk=chunk,
-                    sizes=sizes or "5,10,20,40", solvers=solvers, seed=seed,
+                    sizes=sizes or SIZES, solvers=solvers, seed=seed,
                     scaling_t=SCALING_T if scaling_t is None else scaling_t, log=log)
     table, steps_table = details(m)
     timings, fastest, batch = m["timings"], m["fastest"], m["batch"]
@@ -490,7 +543,16 @@ def suite(quick: bool = False, batch: int | None = None, chunk: int = CHUNK,
         "",
         table,
         "",
-        f"Relaxation steps to NI gap 1e-8 against N (T = {m['t']}):",
+        f"Against N (T = {m['t']}, the same construction with a quarter of the stations "
+        "concentrated): relaxation steps to NI gap 1e-8 of both step rules (with the result "
+        "code and NI gap where one did not converge: paper 003's constant step 0.5 cycles "
+        "once the joint response's Jacobian J has an eigenvalue below -3; at the equilibria "
+        "of these games (numpy, apart from evjax) the spectral radius of its linearised "
+        "iteration 0.5 I + 0.5 J is 0.54 at N = 20 and 40, 0.95 at 60, 1.42 at 80 and 3.3 at "
+        f"160); seconds per solve of the {m['steps'][0]} step (the default) and of NashOpt "
+        f"`{fastest}` (build + solve, and its solve alone), both as minima over 3 "
+        "measurements; and each solution's largest best-response gain by exact water filling "
+        "(independent of both libraries).",
         "",
         steps_table,
     ])
@@ -502,8 +564,10 @@ def suite(quick: bool = False, batch: int | None = None, chunk: int = CHUNK,
         scaling.append(_report.Series(axis, f"evjax NI solve ({m['scaling_step']} step)", xs,
                                       [p["evjax"] for p in pts], fixed, "seconds per solve"))
         if fastest:
-            scaling.append(_report.Series(axis, f"NashOpt {fastest}", xs,
-                                          [p["nashopt"] for p in pts], fixed,
+            run = [p for p in pts if p["nashopt"] is not None]  # skipped where too large
+            scaling.append(_report.Series(axis, f"NashOpt {fastest}",
+                                          [p[axis.lower()] for p in run],
+                                          [p["nashopt"] for p in run], fixed,
                                           "seconds per solve"))
     return _report.Result("ni", TITLE, headline, text,
                           scaling, notes)

@@ -306,8 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     cons.add_argument("--rate-limit", metavar="R", help="x_i^t <= R (one number, or N numbers)")
     cons.add_argument("--capacity", metavar="C",
                       help="shared grid limit sum_i x_i^t <= C (one number, or T numbers)")
-    cons.add_argument("--step", choices=("constant", "optimal"), default="constant",
-                      help="relaxation step rule (constant 0.5, or Krawczyk-Uryasev optimal)")
+    cons.add_argument("--step", choices=("optimal", "constant"), default="optimal",
+                      help="relaxation step rule: optimal (Krawczyk-Uryasev, the default) or "
+                      "constant (0.5, paper 003's rule; cycles on large games)")
     cons.add_argument("--tol", type=float, default=1e-8, help="NI gap tolerance (default 1e-8)")
     solve.set_defaults(func=cmd_solve)
 

@@ -114,6 +114,6 @@ def test_ni_rows_against_nashopt():
     result = bench_ni.suite(quick=True, sizes="6", scaling_t=())
     text = _report.section_body(result, {}, "test", "now")
     assert check_ratios(text) == 4  # single, vmapped, chunked, gradient: all against NashOpt
-    assert {s.label for s in result.scaling} == {"evjax NI solve (constant step)",
+    assert {s.label for s in result.scaling} == {"evjax NI solve (optimal step)",
                                                  "NashOpt lemke_dual"}
     assert re.search(r"\| 6 +\| +\d+ \|", text)  # relaxation steps at N = 6

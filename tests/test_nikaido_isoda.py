@@ -210,9 +210,10 @@ def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
 
     grad_implicit = jax.jit(jax.grad(value))(base)
     # Unrolled: reverse mode through fixed-length scans (30 relaxation steps, 25 interior-
-    # point steps each), which must be long enough to converge.
+    # point steps each), which must be long enough to converge; with the constant step (one
+    # body iteration per relaxation step: the optimal step's two double the program).
     grad_unrolled = jax.jit(jax.grad(lambda v: value(
-        v, adjoint="unrolled", max_steps=30, response_steps=25)))(base)
+        v, adjoint="unrolled", step="constant", max_steps=30, response_steps=25)))(base)
 
     def forward(arrays):
         return np.sum(weights * np.asarray(solve_jit(_objective(arrays)).value) ** 2)
@@ -258,7 +259,8 @@ def test_batched_solves_match_single_solves():
 
 def test_failures_are_reported_not_presented_as_equilibria():
     p = problem(7)
-    sol = solve_jit(constrained(p), max_steps=2, throw=False)
+    # Two constant steps do not converge here (the optimal step, the default, takes two).
+    sol = solve_jit(constrained(p), step="constant", max_steps=2, throw=False)
     assert int(sol.result) == RESULTS.max_steps_reached
     assert float(sol.gap) > 1e-8
     # Feasible in total, but hour 0 cannot carry the stations' rate-limited minimum: every

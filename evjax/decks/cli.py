@@ -40,6 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (per experiment run; an "
                    "object keyed by experiment name with --experiment all)")
     p.add_argument("--no-grid", action="store_true", help="ignore the grid limits")
+    p.add_argument("--step", choices=("constant", "optimal"), default="constant",
+                   help="the relaxation's step rule: constant 0.5 (paper 003, default) or "
+                        "optimal (Krawczyk-Uryasev)")
     p.add_argument("--no-certify", action="store_true",
                    help="skip the global best-response check of every deck")
     p.set_defaults(func=run)
@@ -60,7 +63,8 @@ def run(args) -> int:
     except (ValueError, OSError) as exc:
         raise UsageError(f"{args.scenario or 'default scenario'}: {exc}") from None
     deck_names = [d.get("name", f"deck {i + 1}") for i, d in enumerate(base["decks"])]
-    results = {n: equilibrium(g, certify=not args.no_certify) for n, g in games.items()}
+    results = {n: equilibrium(g, certify=not args.no_certify, step=args.step)
+               for n, g in games.items()}
     if args.out:
         _write(Path(args.out), results, deck_names)
     if args.json:

@@ -118,13 +118,15 @@ def _nanmean(v) -> float | None:
 # converged responses take up to about 45); 300 only bounds the loop, the program is the same.
 RESPONSE_STEPS = 300
 RESTARTS = 3  # restarts of an hour's relaxation from the decks' global best responses, at most
-# One compiled hourly solve for every call: always pass x0 (game.start() for the paper's start).
-_solve = eqx.filter_jit(lambda game, x0: solve(game, x0, throw=False, record=True,
-                                               response_steps=RESPONSE_STEPS))
+# Paper 003's algorithm is the constant step 0.5 (``solve``'s own default is the optimal step).
+STEP = "constant"
+# One compiled hourly solve per step rule: always pass x0 (game.start() for the paper's start).
+_solve = eqx.filter_jit(lambda game, x0, step: solve(game, x0, step=step, throw=False,
+                                                     record=True, response_steps=RESPONSE_STEPS))
 
 
 def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True,
-                restarts: int = RESTARTS):
+                restarts: int = RESTARTS, step: str = STEP):
     """Solve ``game`` (Nikaido-Isoda relaxation, normalised equilibrium) and report it.
 
     ``by_hour`` (default) solves the H hourly games separately (:func:`hour_game`; exactly
@@ -135,19 +137,21 @@ def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True,
     that hour is solved again from the point where each such deck plays its global best
     response, up to ``restarts`` times (decks.md, "Certification in a non-concave game").
     Only converged hours are restarted: an hour whose solve failed keeps its result, so the
-    report says so (not converged, not certified) instead of hiding the failure."""
+    report says so (not converged, not certified) instead of hiding the failure. ``step`` is
+    the relaxation's step rule (:func:`evjax.solvers.solve`): ``"constant"`` (paper 003's 0.5,
+    the default) or ``"optimal"``."""
     if not by_hour or game.shape[1] == 1:
-        return describe(game, _solve(game, game.start()), certify=certify)
+        return describe(game, _solve(game, game.start(), step), certify=certify)
     games = [hour_game(game, t) for t in range(game.shape[1])]
-    sols = [_solve(g, g.start()) for g in games]
+    sols = [_solve(g, g.start(), step) for g in games]
     if not certify:
         return describe(game, join_hours(sols), certify=False)
-    sols, gains, log = _certify_by_hour(game, games, sols, restarts)
+    sols, gains, log = _certify_by_hour(game, games, sols, restarts, step)
     return describe(game, join_hours(sols), certify=True, gains=np.sum(gains, axis=1),
                     restarts=log)
 
 
-def _certify_by_hour(game: DeckGame, games, sols, restarts: int):
+def _certify_by_hour(game: DeckGame, games, sols, restarts: int, step: str):
     """The hourly solutions after at most ``restarts`` rounds of restarts from global best
     responses (see :func:`equilibrium`); returns (solutions, gains (I, H), restart log)."""
     hours = len(games)
@@ -168,7 +172,7 @@ def _certify_by_hour(game: DeckGame, games, sols, restarts: int):
             x0 = np.asarray(sols[t].value).copy()
             for i in decks:
                 x0[2 * i: 2 * i + 2] = np.asarray(found[t][1])[i]
-            sol = _solve(games[t], jnp.asarray(x0))
+            sol = _solve(games[t], jnp.asarray(x0), step)
             log.append({"hour": t, "decks": [i + 1 for i in decks],
                         "gain": float(gain.max()), "result": int(sol.result)})
             if int(sol.result) == RESULTS.successful:
