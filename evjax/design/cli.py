@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from .objective import GROUPS, KINDS
 
@@ -71,10 +70,13 @@ def cmd_design(args) -> int:
 
 
 def cmd_sensitivity(args) -> int:
-    from ..cli import UsageError
+    from ..cli import UsageError, writable_folder
     from .plot import entry_label, plot_sensitivity
     from .sensitivity import sensitivity
 
+    if args.top < 1:
+        raise UsageError(f"--top must be >= 1, got {args.top}")
+    folder = None if args.no_plot else writable_folder(args.out or ".")  # before the work
     game, file_coalitions, source = _game(args.game)
     if args.coalition is not None:
         coalition = _stations(args.coalition, "--coalition")
@@ -88,7 +90,7 @@ def cmd_sensitivity(args) -> int:
         raise UsageError(str(exc)) from None
     plot = None
     if not args.no_plot:
-        plot = Path(args.out or ".") / "sensitivity.png"
+        plot = folder / "sensitivity.png"
         plot_sensitivity(result, plot, top=args.top, by=args.by,
                          title=f"{source}: coalition {coalition}")
         print(f"Bar plot of the ranked sensitivities: {plot}", file=sys.stderr)

@@ -323,6 +323,8 @@ def coalition_search(
         raise ValueError(f"relaxation must be 'projection' or 'sigmoid', got {relaxation!r}")
     if restarts < 1 or steps < 0:
         raise ValueError(f"restarts must be >= 1 and steps >= 0, got {restarts}, {steps}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     obj = objective(game, group, kind)
     cons = constraints(game.n_stations, group, size, include, exclude, min_size)
     lo, hi = cons.bounds()
@@ -344,6 +346,11 @@ def coalition_search(
     # padded to R N rows (duplicates): one compilation per (N, R), whatever the sizes
     padded = np.concatenate([flat, np.repeat(flat[:1], restarts * game.n_stations - len(flat), 0)])
     values = np.asarray(obj.exact(jnp.asarray(padded, dtype)))[: len(flat)]
+    if not np.isfinite(m_end).all() or not np.isfinite(values).any():
+        raise ValueError(  # e.g. every C-Nash cost <= 0, or NaN gradients along the ascent
+            f"the {kind} of group {group!r} is undefined for the coalitions the search "
+            f"reached (a C-Nash cost <= 0: evjax.charging.metrics.ratio_reasons says which)"
+        )
     unique, first = np.unique(flat, axis=0, return_index=True)
     exact_evals = len(unique)  # duplicates are evaluated (fixed shapes) but not counted
     # polish: each restart's own rounding, and the best `polish` distinct prefixes overall
