@@ -239,6 +239,13 @@ def local_search(obj: Objective, mask, lo, hi, min_size, max_size, max_moves=100
     return mask, value, evals, moves
 
 
+def _undefined(kind: str, group: str) -> str:
+    """Why a search stopped: its objective was not a number."""
+    return (f"the {kind} of group {group!r} is undefined or not finite for the coalitions the "
+            f"search reached (C-Nash costs <= 0, or float64 overflow; evjax.cost_ratios(game, "
+            f"coalition) says which for one coalition)")
+
+
 def unique_index(masks: np.ndarray, j: int) -> int:
     """The first row of ``masks`` equal to row ``j`` (to polish each distinct start once)."""
     return int(np.flatnonzero((masks == masks[j]).all(axis=1))[0])
@@ -340,17 +347,16 @@ def coalition_search(
         obj, as_array(m0), as_array(lo), as_array(hi), as_array(s_lo), as_array(s_hi),
         steps=steps, learning_rate=learning_rate, relaxation=relaxation, penalty=penalty)
     m_end = np.asarray(m_end)
+    if not np.isfinite(m_end).all():  # NaN gradients along the ascent
+        raise ValueError(_undefined(kind, group))
 
     prefixes, own = rounded(m_end, cons)
     flat = prefixes.reshape(-1, game.n_stations)
     # padded to R N rows (duplicates): one compilation per (N, R), whatever the sizes
     padded = np.concatenate([flat, np.repeat(flat[:1], restarts * game.n_stations - len(flat), 0)])
     values = np.asarray(obj.exact(jnp.asarray(padded, dtype)))[: len(flat)]
-    if not np.isfinite(m_end).all() or not np.isfinite(values).any():
-        raise ValueError(  # e.g. every C-Nash cost <= 0, or NaN gradients along the ascent
-            f"the {kind} of group {group!r} is undefined for the coalitions the search "
-            f"reached (a C-Nash cost <= 0: evjax.charging.metrics.ratio_reasons says which)"
-        )
+    if not np.isfinite(values).any():  # every candidate undefined (-inf)
+        raise ValueError(_undefined(kind, group))
     unique, first = np.unique(flat, axis=0, return_index=True)
     exact_evals = len(unique)  # duplicates are evaluated (fixed shapes) but not counted
     # polish: each restart's own rounding, and the best `polish` distinct prefixes overall
