@@ -268,3 +268,10 @@ def test_float32_errors_say_that_float64_is_needed(tmp_path):
     assert lines[0].startswith("from_shares: alpha (it sums to 0.99999") and hint in lines[0]
     assert lines[1].startswith("reproduce: reproducing kudva2024") and hint in lines[1]
     assert not out.exists()  # nothing written (main wrote Figures 2-4 in float32 first)
+
+
+def test_parameter_design_keeps_demands_positive():
+    game = figure2_game(coalition_size=2)
+    with pytest.raises(ValueError, match="d must stay positive: its lower bounds must be > 0"):
+        evjax.design.design_parameters(game, [0, 1], parameter="d", bounds=(-1.0, 10.0),
+                                       at_least=1.0)
