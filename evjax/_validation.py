@@ -13,9 +13,18 @@ import jax.numpy as jnp
 import numpy as np
 
 
+FLOAT64_HINT = "call jax.config.update('jax_enable_x64', True) before creating any array"
+
+
 def float_dtype():
     """The default floating dtype: float64 when x64 is enabled, else float32."""
     return jnp.result_type(float)
+
+
+def require_float64(what: str) -> None:
+    """``ValueError`` unless JAX's x64 mode is on (evjax never switches it on itself)."""
+    if float_dtype() != np.float64:
+        raise ValueError(f"{what} needs float64, but JAX runs in float32: {FLOAT64_HINT}")
 
 
 def concrete(x) -> np.ndarray | None:
@@ -44,7 +53,11 @@ def as_float_array(name: str, value, ndim: tuple[int, ...]) -> jax.Array:
             value = np.asarray(value)
         except ValueError as exc:  # ragged nested lists
             raise ValueError(f"{name} must be a rectangular array of numbers") from exc
-    dtype = jnp.result_type(value)
+    try:
+        dtype = jnp.result_type(value)
+    except TypeError:  # strings, objects: not a JAX type at all
+        raise ValueError(f"{name} must be numeric, got {short(value)} "
+                         f"(dtype {np.asarray(value).dtype})") from None
     if dtype == jnp.bool_ or not jnp.issubdtype(dtype, jnp.number):
         raise ValueError(f"{name} must be numeric, got dtype {dtype} ({short(value)})")
     if jnp.ndim(value) not in ndim:
@@ -78,3 +91,4 @@ def check_values(name: str, value: jax.Array, *, positive: bool = False) -> jax.
         bad = bad | (value <= 0)
         return eqx.error_if(value, bad, f"{name} must be finite and > 0")
     return eqx.error_if(value, bad, f"{name} must be finite")
+

@@ -6,10 +6,13 @@ The CLI (unlike the library) enables float64 before doing anything else.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import jax
 
@@ -37,6 +40,54 @@ def _finite_or_none(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
+@contextlib.contextmanager
+def bad_input():
+    """Turn the library's ``ValueError`` (its bad-input error) into a :class:`UsageError`."""
+    try:
+        yield
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def positive_number(value: float, flag: str) -> float:
+    """``value`` if it is a finite number > 0, else a :class:`UsageError` naming ``flag``."""
+    if not 0.0 < value < math.inf:  # False for NaN too
+        raise UsageError(f"{flag} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def writable_folder(path, flag: str = "--out") -> Path:
+    """The folder ``path``, created if missing and checked writable, before any computation
+    (a :class:`UsageError` naming ``flag`` otherwise)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {path}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror})") from None
+    return folder
+
+
+def _ratio_report(game, coalition, nash_x, cnash_x):
+    """(ratios as floats or None, reasons as str or None) of one coalition, from the Nash
+    and C-Nash profiles (:func:`evjax.charging.metrics.group_ratios`, ``ratio_reasons``)."""
+    from .charging.metrics import group_costs, group_ratios, ratio_reasons
+
+    nash, cnash = group_costs(game, nash_x, coalition), group_costs(game, cnash_x, coalition)
+    ratios = [_finite_or_none(r) for r in group_ratios(nash, cnash)]
+    return ratios, list(ratio_reasons(nash, cnash, coalition, game.n_stations))
+
+
+def _print_ratios(ratios, reasons, heading: str) -> None:
+    names = ("M_[N]", "M_C", "M_[N]\\C")
+    print(f"\n{heading}")
+    for name, r, why in zip(names, ratios, reasons, strict=True):
+        print(f"  {name} = {r:.10g}" if r is not None else f"  {name}: {why}")
+
+
 def _load(path):
     from .charging.examples import figure2_game
     from .io import load_game
@@ -53,8 +104,9 @@ def _load(path):
 def cmd_solve(args) -> int:
     import numpy as np
 
-    from .charging import certify, coalition_lists, cost_ratios, equilibrium, station_costs
+    from .charging import certify, coalition_lists, equilibrium, station_costs
 
+    positive_number(args.tol, "--tol")
     game, file_coalitions, source = _load(args.game)
     if args.coalition is not None:
         coalitions = [_parse_coalition(c) for c in args.coalition]
@@ -68,12 +120,13 @@ def cmd_solve(args) -> int:
     constraints = _constraints(args, game)
     if constraints:
         return _solve_constrained(args, game, coalitions, source, constraints)
-    x = equilibrium(game, coalitions, method=args.method)
-    costs = station_costs(game, x)
-    nash_costs = station_costs(game, equilibrium(game, (), method=args.method))
-    ratios = None
+    with bad_input():  # a result that is not finite (float64 overflow) is refused
+        x = equilibrium(game, coalitions, method=args.method)
+        x_nash = equilibrium(game, (), method=args.method)
+        costs, nash_costs = station_costs(game, x), station_costs(game, x_nash)
+    ratios = reasons = None
     if len(coalitions) == 1:
-        ratios = [_finite_or_none(r) for r in cost_ratios(game, coalitions[0], method=args.method)]
+        ratios, reasons = _ratio_report(game, coalitions[0], x_nash, x)
     cert = certify(game, x, coalitions)
 
     if args.json:
@@ -86,6 +139,7 @@ def cmd_solve(args) -> int:
             "costs": np.asarray(costs).tolist(),
             "nash_costs": np.asarray(nash_costs).tolist(),
             "ratios": ratios,
+            "ratio_reasons": reasons,
             "certificate": cert.to_dict(),
         }
         json.dump(out, sys.stdout)
@@ -102,11 +156,8 @@ def cmd_solve(args) -> int:
         print(f"{i:>7} {player:>8} {float(game.d[i]):>10.4g} {float(game.mu[i]):>10.4g} "
               f"{float(costs[i]):>14.8g} {float(nash_costs[i]):>14.8g}")
     if ratios is not None:
-        names = ("M_[N]", "M_C", "M_[N]\\C")
-        shown = ", ".join(f"{n} = {r:.10g}" if r is not None else f"{n} = n/a (no outsiders)"
-                          for n, r in zip(names, ratios, strict=True))
-        print(f"\nRatios, cost at Nash / cost at C-Nash (> 1: the coalition lowers that cost):\n"
-              f"  {shown}")
+        _print_ratios(ratios, reasons, "Ratios, cost at Nash / cost at C-Nash (> 1: the "
+                                       "coalition lowers that cost):")
     print(f"\nCertificate: KKT residual {float(cert.kkt_residual):.3g}, largest best-response "
           f"gain {float(cert.max_gain):.3g} over {len(cert.players)} players")
     _print_profile(x)
@@ -165,15 +216,11 @@ def _solve_constrained(args, game, coalitions, source, constraints) -> int:
                   f"{float(s.gap):.3g} after {int(s.steps)} steps)", file=sys.stderr)
             return 1
     x = sol.value
-    costs = station_costs(game, x)
-    nash_costs = station_costs(game, nash.value)
-    ratios = None
+    with bad_input():  # a result that is not finite (float64 overflow) is refused
+        costs, nash_costs = station_costs(game, x), station_costs(game, nash.value)
+    ratios = reasons = None
     if len(coalitions) == 1:
-        m = np.zeros(game.n_stations)
-        m[coalitions[0]] = 1.0
-        c, cn = np.asarray(costs), np.asarray(nash_costs)
-        outside = (cn @ (1 - m)) / (c @ (1 - m)) if (1 - m).any() else float("nan")
-        ratios = [_finite_or_none(v) for v in (cn.sum() / c.sum(), (cn @ m) / (c @ m), outside)]
+        ratios, reasons = _ratio_report(game, coalitions[0], nash.value, x)
     cert = {
         "ni_gap": float(sol.gap), "violation": float(sol.violation), "steps": int(sol.steps),
         "step_rule": args.step, "step_sizes": [float(a) for a in
@@ -187,7 +234,7 @@ def _solve_constrained(args, game, coalitions, source, constraints) -> int:
                                                          else v) for k, v in constraints.items()},
             "x": np.asarray(x).tolist(), "costs": np.asarray(costs).tolist(),
             "nash_costs": np.asarray(nash_costs).tolist(), "ratios": ratios,
-            "certificate": cert,
+            "ratio_reasons": reasons, "certificate": cert,
         }, sys.stdout)
         sys.stdout.write("\n")
         return 0
@@ -199,9 +246,7 @@ def _solve_constrained(args, game, coalitions, source, constraints) -> int:
     for i in range(game.n_stations):
         print(f"{i:>7} {float(costs[i]):>14.8g} {float(nash_costs[i]):>14.8g}")
     if ratios is not None:
-        names = ("M_[N]", "M_C", "M_[N]\\C")
-        print("\nRatios, cost at Nash / cost at C-Nash: " + ", ".join(
-            f"{n} = {r:.10g}" if r is not None else f"{n} = n/a" for n, r in zip(names, ratios)))
+        _print_ratios(ratios, reasons, "Ratios, cost at Nash / cost at C-Nash:")
     print(f"\nNikaido-Isoda relaxation ({args.step} step): {cert['steps']} steps, NI gap "
           f"{cert['ni_gap']:.3g}, constraint violation {cert['violation']:.3g}")
     _print_profile(x)

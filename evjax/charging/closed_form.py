@@ -128,8 +128,12 @@ def equilibrium(
 
     Returns the profile x with x[i, t] the charge of station i at step t; it satisfies
     sum_t x[i, t] = d[i]. Theorem 4.1 (one coalition), Remark 4.4 (several), Corollary 4.5.
+    Called eagerly, it refuses a profile that is not finite (``ValueError``: float64
+    overflowed, e.g. b = 1e300); under ``jit``/``vmap`` that check is skipped.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     m = membership(coalitions, game.n_stations)
-    return _solve(game, m, method)
+    x = _solve(game, m, method)
+    game.check_finite("equilibrium x", x)  # eager calls only: traced values pass
+    return x

@@ -5,7 +5,9 @@ given either as a sequence of disjoint sequences of station indices (``[[0, 1, 2
 ``[[0, 1], [3, 4, 5]]``; ``()`` is plain Nash), or as a membership array: shape (K, N) with
 row k the 0/1 indicator m_k of coalition k, or shape (N,) for a single coalition. Membership
 arrays may be traced (``vmap`` over coalitions) and may hold fractions in [0, 1] (a continuous
-relaxation: Q stays positive definite while every column sums to at most 1).
+relaxation: Q stays positive definite while every column sums to at most 1). A concrete array
+is checked like index lists are: entries in [0, 1], no station in more than one coalition in
+total, and no row of zeros (an empty coalition).
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ def membership(coalitions: Coalitions, n: int) -> Float[Array, "K N"]:
         if known is not None:
             if not np.isfinite(known).all() or (known < 0).any() or (known > 1).any():
                 raise ValueError(f"membership entries must lie in [0, 1], got {short(known)}")
+            empty = np.flatnonzero(~known.any(axis=1))
+            if len(empty):
+                raise ValueError(
+                    f"coalition {int(empty[0])} of the membership array has no member (a row of "
+                    f"zeros), like an empty coalition list; give () or shape (0, {n}) for Nash"
+                )
             load = known.sum(axis=0)
             if (load > 1 + 1e-12).any():
                 i = int(np.argmax(load))

@@ -33,9 +33,10 @@ from jaxtyping import Array, Float
 
 from .._validation import as_float_array, check_shape, check_values, concrete
 from ..solvers.game import AbstractNIGame, check_players, owner_of
+from .coalitions import coalition_lists, membership
 from .coalitions import players as structure_players
 from .game import ChargingGame
-from .metrics import station_costs
+from .metrics import group_costs, group_ratios, station_costs
 
 
 class ConstrainedChargingGame(AbstractNIGame):
@@ -71,15 +72,13 @@ class ConstrainedChargingGame(AbstractNIGame):
         rate_limit=None,
         capacity=None,
     ):
+        if not isinstance(game, ChargingGame):
+            raise ValueError(f"game must be a ChargingGame, got {type(game).__name__}")
         n, t = game.n_stations, game.n_steps
         self.game = game
         if isinstance(coalitions, (np.ndarray, jax.Array)):
-            m = jnp.asarray(coalitions, float)
-            m = m[None] if m.ndim == 1 else m
-            if m.ndim != 2 or m.shape[1] != n:
-                raise ValueError(f"a membership array must have shape (N,) or (K, N) with N = "
-                                 f"{n}, got {tuple(jnp.shape(coalitions))}")
-            self.membership = m
+            # checked like every membership array: [0, 1], disjoint, no empty row (if concrete)
+            self.membership = membership(coalitions, n)
             self.players = tuple((i,) for i in range(n))
         else:
             self.membership = None
@@ -236,16 +235,16 @@ def constrained_cost_ratios(game: ConstrainedChargingGame, coalition, **options)
     is a list of station indices (it fixes the players, which are static). Compiled once per
     game structure, coalition and options (an eager solve would compile its loops again at
     every call, with the game's values baked in)."""
-    from .coalitions import coalition_lists
-
     members = tuple(int(i) for i in coalition_lists([list(coalition)], game.game.n_stations)[0])
-    return _constrained_cost_ratios(game, members, tuple(sorted(options.items())))
+    nash, cnash = _constrained_group_costs(game, members, tuple(sorted(options.items())))
+    game.game.check_finite("group costs at Nash and C-Nash", jnp.stack([*nash, *cnash]))
+    return group_ratios(nash, cnash)
 
 
 @eqx.filter_jit
-def _constrained_cost_ratios(game: ConstrainedChargingGame, members, options):
+def _constrained_group_costs(game: ConstrainedChargingGame, members, options):
+    """The groups' costs at the constrained Nash and C-Nash equilibria of ``members``."""
     from ..solvers import solve
-    from .metrics import Ratios, group_costs
 
     options = dict(options)
     constraints = dict(nonnegative=game.nonnegative, rate_limit=game.rate_limit,
@@ -255,9 +254,4 @@ def _constrained_cost_ratios(game: ConstrainedChargingGame, members, options):
     mask = jnp.zeros(game.game.n_stations).at[jnp.asarray(members)].set(1.0)
     nash = group_costs(game.game, solve(nash_game, **options).value, mask)
     cnash = group_costs(game.game, solve(cnash_game, **options).value, mask)
-    has_outside = len(members) < game.game.n_stations
-    return Ratios(
-        nash.all / cnash.all,
-        nash.coalition / cnash.coalition,
-        nash.outside / cnash.outside if has_outside else jnp.asarray(jnp.nan),
-    )
+    return nash, cnash

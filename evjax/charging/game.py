@@ -7,7 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._validation import as_float_array, check_shape, check_values, concrete, short
+from .._validation import (
+    as_float_array,
+    check_shape,
+    check_values,
+    concrete,
+    require_float64,
+    short,
+)
 
 
 class ChargingGame(eqx.Module):
@@ -21,14 +28,16 @@ class ChargingGame(eqx.Module):
         b: scalar or shape (T,), the price slope b^t > 0 (the paper fixes b; a time-varying
             tariff is allowed).
         mu: shape (N,), sensitivities mu_i > 0 to deviating from the nominal profile.
-        d: shape (N,), total demands d_i.
+        d: shape (N,), total demands d_i > 0 (the charge station i must buy over the day:
+            paper 000, Section 3; a station with nothing to charge is not a player of the
+            model, and its cost could be negative, which leaves the cost ratios meaningless).
         xbar: shape (N, T), nominal profiles xbar_i^t.
 
     The game is an equinox Module: ``jit``, ``vmap`` and ``grad`` pass through it. To build a
     batch of games, construct under ``jax.vmap`` (``jax.vmap(ChargingGame)(a, b, mu, d, xbar)``
     with a leading batch axis on each argument), so that the shape checks see one game.
     Shapes are checked before any computation (``ValueError``); values (finite, mu > 0,
-    b > 0) are checked eagerly when concrete and through ``eqx.error_if`` under tracing.
+    b > 0, d > 0) are checked eagerly when concrete and through ``eqx.error_if`` under tracing.
     """
 
     a: Float[Array, " T"]
@@ -55,7 +64,7 @@ class ChargingGame(eqx.Module):
         self.a = check_values("a", a)
         self.b = check_values("b", b, positive=True)
         self.mu = check_values("mu", mu, positive=True)
-        self.d = check_values("d", d)
+        self.d = check_values("d", d, positive=True)
         self.xbar = check_values("xbar", xbar)
 
     @classmethod
@@ -73,10 +82,28 @@ class ChargingGame(eqx.Module):
             if not np.isfinite(known).all():
                 raise ValueError(f"alpha must be finite, got {short(known)}")
             if (known < 0).any() or abs(known.sum() - 1.0) > 1e-9:
+                if abs(known.sum() - 1.0) < 1e-5:  # float32 rounding, when x64 is off
+                    require_float64(f"alpha (it sums to {float(known.sum())!r}, which must be 1 to "
+                                    f"within 1e-9)")
                 raise ValueError(
                     f"alpha must be >= 0 and sum to 1, got {short(known)} (sum {known.sum()!r})"
                 )
         return cls(a_arr, b, mu, d, d[:, None] * alpha[None, :])
+
+    def check_finite(self, name: str, value) -> None:
+        """``ValueError`` ("non-finite {name} ...") if ``value``, a result computed from this
+        game, is concrete and not finite. The inputs are finite, so float64 overflowed on the
+        way (b = 1e300, d = 1e200, ...); the message names the game's largest magnitudes."""
+        known = concrete(value)
+        if known is None or np.isfinite(known).all():
+            return
+        scale = ", ".join(
+            f"|{k}| {float(np.max(np.abs(concrete(v)))):.3g}"
+            for k, v in (("a", self.a), ("b", self.b), ("mu", self.mu), ("d", self.d),
+                         ("xbar", self.xbar)) if concrete(v) is not None
+        )
+        raise ValueError(f"non-finite {name} ({short(known)}): float64 overflowed, the "
+                         f"game's numbers are too large (largest {scale}); rescale its units")
 
     @property
     def n_stations(self) -> int:

@@ -668,12 +668,13 @@ def _fold_bitmasks(tables, bits, reduce, init):
 
 
 def ratios_from_costs(cnash, nash, fill=jnp.nan):
-    """M = Nash cost / C-Nash cost per entry (Eval-Metric), ``fill`` where a group is empty.
+    """M = Nash cost / C-Nash cost per entry (Eval-Metric), ``fill`` where it is undefined.
 
     An empty group (coalition of the empty mask, outside of the grand coalition) has C-Nash
-    cost exactly 0 here; those entries get ``fill`` instead of 0/0.
+    cost exactly 0 here; those entries, and any whose C-Nash cost is negative (the rule of
+    :func:`evjax.charging.metrics.ratio`), get ``fill`` instead of a number.
     """
-    empty = cnash == 0
+    empty = cnash <= 0
     # The division last: XLA then materialises the ratios once rather than re-deriving them
     # (from the costs) inside every reduction that reads them.
     return jnp.where(empty, fill, nash) / jnp.where(empty, 1.0, cnash)

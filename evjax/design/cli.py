@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from .objective import GROUPS, KINDS
 
@@ -38,6 +37,20 @@ def _fmt(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.10g}"
 
 
+def _ratios_line(game, coalition, ratios) -> str:
+    """The three ratios, each a number or "undefined: <why>" (unconstrained games)."""
+    from ..charging.closed_form import equilibrium
+    from ..charging.game import ChargingGame
+    from ..cli import _ratio_report
+
+    reasons = [None] * 3
+    if isinstance(game, ChargingGame) and any(float(r) != float(r) for r in ratios):
+        _, reasons = _ratio_report(game, coalition, equilibrium(game),
+                                   equilibrium(game, [list(coalition)]))
+    return ", ".join(f"{NAMES[g]} = {_fmt(float(r))}" if why is None else f"{NAMES[g]} {why}"
+                     for g, r, why in zip(GROUPS, ratios, reasons, strict=True))
+
+
 def cmd_design(args) -> int:
     from ..cli import UsageError
     from .search import coalition_search
@@ -63,18 +76,21 @@ def cmd_design(args) -> int:
     print(f"\nCoalition found: {result.members} (size {len(result.members)})")
     print(f"Objective: {_fmt(result.value)} (after rounding, before polish: "
           f"{_fmt(result.rounded_value)})")
-    print("Ratios, cost at Nash / cost at C-Nash: " + ", ".join(
-        f"{NAMES[g]} = {_fmt(r)}" for g, r in zip(GROUPS, result.ratios, strict=True)))
+    print("Ratios, cost at Nash / cost at C-Nash: "
+          + _ratios_line(game, result.members, result.ratios))
     print(f"Cost evaluations: {result.evaluations:,} ({result.relaxed_evaluations:,} relaxed "
           f"with gradient, {result.exact_evaluations:,} exact)")
     return 0
 
 
 def cmd_sensitivity(args) -> int:
-    from ..cli import UsageError
+    from ..cli import UsageError, writable_folder
     from .plot import entry_label, plot_sensitivity
     from .sensitivity import sensitivity
 
+    if args.top < 1:
+        raise UsageError(f"--top must be >= 1, got {args.top}")
+    folder = None if args.no_plot else writable_folder(args.out or ".")  # before the work
     game, file_coalitions, source = _game(args.game)
     if args.coalition is not None:
         coalition = _stations(args.coalition, "--coalition")
@@ -88,7 +104,7 @@ def cmd_sensitivity(args) -> int:
         raise UsageError(str(exc)) from None
     plot = None
     if not args.no_plot:
-        plot = Path(args.out or ".") / "sensitivity.png"
+        plot = folder / "sensitivity.png"
         plot_sensitivity(result, plot, top=args.top, by=args.by,
                          title=f"{source}: coalition {coalition}")
         print(f"Bar plot of the ranked sensitivities: {plot}", file=sys.stderr)
@@ -99,8 +115,7 @@ def cmd_sensitivity(args) -> int:
         sys.stdout.write("\n")
         return 0
     print(f"Game: {source}; N = {game.n_stations} stations, T = {game.n_steps} steps")
-    print(f"Coalition {coalition}: " + ", ".join(
-        f"{NAMES[g]} = {_fmt(float(r))}" for g, r in zip(GROUPS, result.ratios, strict=True)))
+    print(f"Coalition {coalition}: " + _ratios_line(game, coalition, result.ratios))
     print(f"\nd{NAMES[args.group]}/dp, the {args.top} largest by |{args.by}|:")
     print(f"{'rank':>4} {'parameter':>12} {'value':>12} {'dM/dp':>14} {'(p/M) dM/dp':>14}")
     for k, row in enumerate(result.ranked(args.group, args.by)[: args.top], 1):

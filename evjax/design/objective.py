@@ -24,7 +24,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from ..charging.closed_form import equilibrium
 from ..charging.game import ChargingGame
-from ..charging.metrics import station_costs
+from ..charging.metrics import ratio, station_costs
 from ..charging.reduced import coalition_costs, coalition_tables
 
 Group = Literal["all", "coalition", "outside"]
@@ -57,7 +57,8 @@ class Objective(eqx.Module):
         return KINDS[int(self.saving)]
 
     def _combine(self, nash_s, cnash_s):
-        return jnp.where(self.saving, nash_s - cnash_s, nash_s / cnash_s)
+        # a ratio is NaN where the C-Nash cost is <= 0 (evjax.charging.metrics.ratio)
+        return jnp.where(self.saving, nash_s - cnash_s, ratio(nash_s, cnash_s))
 
     def relaxed(self, m: Float[Array, " N"]) -> Float[Array, ""]:
         """The objective at a fractional membership m in [0, 1]^N (smooth in m)."""
@@ -69,7 +70,8 @@ class Objective(eqx.Module):
         return self._combine(num, den)
 
     def exact(self, masks: Float[Array, "B N"]) -> Float[Array, " B"]:
-        """The objective of B coalitions given as 0/1 masks; -inf where the group is empty."""
+        """The objective of B coalitions given as 0/1 masks; -inf where the group is empty
+        or its ratio is undefined (never chosen)."""
         if self.tables is not None:
             cnash, nash = coalition_costs(self.tables, masks)
             value = self._combine(nash[:, self.column], cnash[:, self.column])
@@ -78,7 +80,7 @@ class Objective(eqx.Module):
         size = jnp.sum(masks, axis=1)
         n = masks.shape[1]
         empty = jnp.stack([size == 0, size == 0, size == n])[self.column]
-        return jnp.where(empty, -jnp.inf, value)
+        return jnp.where(empty | jnp.isnan(value), -jnp.inf, value)
 
 
 def objective(game: ChargingGame, group: Group = "coalition", kind: Kind = "ratio") -> Objective:

@@ -37,7 +37,7 @@ from .projections import box
 
 Parameter = Literal["mu", "d", "a", "b", "xbar"]
 PARAMETERS = ("mu", "d", "a", "b", "xbar")
-POSITIVE = ("mu", "b")  # must stay > 0: default bounds p0 / 10 .. 10 p0
+POSITIVE = ("mu", "b", "d")  # must stay > 0 (ChargingGame): default bounds p0 / 10 .. 10 p0
 
 
 def get_parameter(game, name: str):
@@ -110,8 +110,8 @@ def design_parameters(
             coalition's stations for mu, d and xbar, every entry for a and b.
         group: the ratio constrained, "all", "coalition" or "outside".
         at_least / at_most: the target M_group >= at_least or <= at_most (exactly one).
-        bounds: (lo, hi) broadcast to the parameter's shape; default p0/10 .. 10 p0 for mu
-            and b, p0 -/+ 10 max(|p0|, 1) for d, a and xbar.
+        bounds: (lo, hi) broadcast to the parameter's shape; default p0/10 .. 10 p0 for mu,
+            b and d (which must stay > 0), p0 -/+ 10 max(|p0|, 1) for a and xbar.
         outer, inner, learning_rate, rho: augmented-Lagrangian iterations, Adam steps per
             iteration, Adam's step and the initial penalty.
     """

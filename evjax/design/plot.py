@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .._plotting import pyplot, save
 from .objective import GROUPS
 from .sensitivity import Sensitivity
@@ -23,6 +25,8 @@ def plot_sensitivity(result: Sensitivity, path: str | Path, *, top: int = 15,
                      by: str = "derivative", title: str | None = None) -> Path:
     """Write a PNG with one panel per ratio: the ``top`` largest |dM/dp| (or elasticities)
     as horizontal bars, largest on top."""
+    if not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be an integer >= 1, got {top!r}")
     from matplotlib.ticker import MaxNLocator
 
     plt = pyplot()

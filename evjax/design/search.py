@@ -239,6 +239,13 @@ def local_search(obj: Objective, mask, lo, hi, min_size, max_size, max_moves=100
     return mask, value, evals, moves
 
 
+def _undefined(kind: str, group: str) -> str:
+    """Why a search stopped: its objective was not a number."""
+    return (f"the {kind} of group {group!r} is undefined or not finite for the coalitions the "
+            f"search reached (C-Nash costs <= 0, or float64 overflow; evjax.cost_ratios(game, "
+            f"coalition) says which for one coalition)")
+
+
 def unique_index(masks: np.ndarray, j: int) -> int:
     """The first row of ``masks`` equal to row ``j`` (to polish each distinct start once)."""
     return int(np.flatnonzero((masks == masks[j]).all(axis=1))[0])
@@ -323,6 +330,8 @@ def coalition_search(
         raise ValueError(f"relaxation must be 'projection' or 'sigmoid', got {relaxation!r}")
     if restarts < 1 or steps < 0:
         raise ValueError(f"restarts must be >= 1 and steps >= 0, got {restarts}, {steps}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     obj = objective(game, group, kind)
     cons = constraints(game.n_stations, group, size, include, exclude, min_size)
     lo, hi = cons.bounds()
@@ -338,12 +347,16 @@ def coalition_search(
         obj, as_array(m0), as_array(lo), as_array(hi), as_array(s_lo), as_array(s_hi),
         steps=steps, learning_rate=learning_rate, relaxation=relaxation, penalty=penalty)
     m_end = np.asarray(m_end)
+    if not np.isfinite(m_end).all():  # NaN gradients along the ascent
+        raise ValueError(_undefined(kind, group))
 
     prefixes, own = rounded(m_end, cons)
     flat = prefixes.reshape(-1, game.n_stations)
     # padded to R N rows (duplicates): one compilation per (N, R), whatever the sizes
     padded = np.concatenate([flat, np.repeat(flat[:1], restarts * game.n_stations - len(flat), 0)])
     values = np.asarray(obj.exact(jnp.asarray(padded, dtype)))[: len(flat)]
+    if not np.isfinite(values).any():  # every candidate undefined (-inf)
+        raise ValueError(_undefined(kind, group))
     unique, first = np.unique(flat, axis=0, return_index=True)
     exact_evals = len(unique)  # duplicates are evaluated (fixed shapes) but not counted
     # polish: each restart's own rounding, and the best `polish` distinct prefixes overall

@@ -68,7 +68,8 @@ def sensitivity(game, coalition: Sequence[int]) -> Sensitivity:
     """The gradients of the three ratios of ``coalition`` with respect to mu, d, a, b, xbar.
 
     ``game``: a :class:`evjax.ChargingGame` or :class:`evjax.ConstrainedChargingGame`.
-    Undefined ratios (M_[N]\\C of the grand coalition) have NaN gradients.
+    Undefined ratios (M_[N]\\C of the grand coalition, a C-Nash cost <= 0) have NaN
+    gradients; a game whose costs overflow float64 raises ``ValueError``.
     """
     coalition = [int(i) for i in coalition]
     if not isinstance(game, ConstrainedChargingGame):
@@ -82,6 +83,8 @@ def sensitivity(game, coalition: Sequence[int]) -> Sensitivity:
         mask = np.zeros(game.n_stations)
         mask[coalition] = 1.0
         ratios, jac = _jacobian(game, values, jax.numpy.asarray(mask, game.mu.dtype), ())
+    if not np.isfinite(np.asarray(ratios)).all():  # undefined, or float64 overflow:
+        ratios_of(game, coalition)  # the eager ratios raise ValueError on overflow
     return Sensitivity(coalition, np.asarray(ratios),
                        {k: np.asarray(v) for k, v in jac.items()},
                        {k: np.asarray(v) for k, v in values.items()})

@@ -8,13 +8,17 @@ when asked for (:func:`load`). Every module exposes
 
 which writes the paper's figures (PNG) and the numbers they plot (CSV) under ``out`` and
 returns the files written. ``quick=True`` is a seconds-long run with fewer random draws, for
-tests and notebooks.
+tests and notebooks. The reproductions compute in float64: :func:`load` refuses (ValueError)
+while JAX runs in float32, before anything is computed or written (enable
+``jax_enable_x64`` first; the ``evjax`` command does).
 """
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
+
+from .._validation import require_float64
 
 PAPERS = {
     "kudva2024": "evjax.reproduce.kudva2024",  # paper 000: coalitions of charging stations
@@ -23,9 +27,13 @@ PAPERS = {
 
 
 def load(name: str) -> ModuleType:
-    """The module reproducing paper ``name`` (a key of ``PAPERS``), imported now."""
+    """The module reproducing paper ``name`` (a key of ``PAPERS``), imported now.
+
+    ``ValueError`` for an unknown name, or while JAX runs in float32 (every reproduction
+    needs float64, and would otherwise write float32 figures before failing)."""
     if name not in PAPERS:
         raise ValueError(f"unknown paper {name!r}; choose from {', '.join(PAPERS)}")
+    require_float64(f"reproducing {name}")
     return importlib.import_module(PAPERS[name])
 
 

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from . import PAPERS
 
 
@@ -26,14 +24,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import UsageError
+    from ..cli import UsageError, writable_folder
     from . import load
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out}: exists and is not a folder")
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    out = writable_folder(args.out)  # created and checked before any work
     names = list(PAPERS) if args.paper == "all" else [args.paper]
     modules = {}
     for name in names:  # import every module first: fail before any work is done

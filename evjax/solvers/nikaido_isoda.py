@@ -464,8 +464,11 @@ def solve(
         raise ValueError(f"adjoint must be 'implicit' or 'unrolled', got {adjoint!r}")
     if not 0.0 < alpha <= 1.0:
         raise ValueError(f"alpha must lie in (0, 1], got {alpha}")
-    if tol <= 0 or max_steps < 1:
-        raise ValueError(f"need tol > 0 and max_steps >= 1, got {tol}, {max_steps}")
+    for name, value in (("tol", tol), ("response_tol", response_tol)):
+        if not 0.0 < value < float("inf"):  # False for NaN too
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     if not isinstance(game, AbstractNIGame):
         raise ValueError(f"game must be an AbstractNIGame, got {type(game).__name__}")
     x0 = game.start() if x0 is None else jnp.asarray(x0, jnp.result_type(float))

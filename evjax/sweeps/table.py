@@ -17,7 +17,8 @@ def _pyarrow():
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - depends on the environment
         raise ValueError(
-            "writing the sweep table needs pyarrow: pip install 'evjax[parquet]'"
+            "writing the sweep table needs pyarrow: pip install pyarrow (from a clone of "
+            "evjax: pip install -e '.[parquet]')"
         ) from None
     return pa, pq
 
