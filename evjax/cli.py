@@ -11,8 +11,8 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
+from ._paths import check_writable
 
 import jax
 
@@ -57,15 +57,13 @@ def positive_number(value: float, flag: str) -> float:
 
 
 def writable_folder(path, flag: str = "--out") -> Path:
-    """The folder ``path``, created if missing and checked writable, before any computation
-    (a :class:`UsageError` naming ``flag`` otherwise)."""
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{flag} {path}: exists and is not a folder")
+    """The folder ``path``, checked writable (:func:`evjax._paths.check_writable`) and created,
+    before any computation (a :class:`UsageError` naming ``flag`` otherwise)."""
     try:
+        folder = check_writable(path, directory=True, name=flag)
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror})") from None
     return folder
@@ -281,7 +279,6 @@ def cmd_sweep(args) -> int:
 
     from .charging.examples import figure4_game
     from .sweeps import sweep
-    from .sweeps.paths import check_writable
     from .sweeps.plot import check_plot_path, plot_by_size
 
     if args.game is None:

@@ -219,10 +219,10 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys):
     inside_a_file = str(a_file / "sub")
     for argv in (["sensitivity", "--coalition", "0,1", "--out", inside_a_file],
                  ["reproduce", "kudva2024", "--quick", "--out", inside_a_file]):
-        assert_usage_error(*run(capsys, *argv), f"--out {inside_a_file}: cannot write there")
+        assert_usage_error(*run(capsys, *argv), f"--out '{inside_a_file}' cannot be created")
     for argv in (["sensitivity", "--coalition", "0,1", "--out", str(a_file)],
                  ["reproduce", "kudva2024", "--quick", "--out", str(a_file)]):
-        assert_usage_error(*run(capsys, *argv), "exists and is not a folder")
+        assert_usage_error(*run(capsys, *argv), "exists and is not a directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
 
 

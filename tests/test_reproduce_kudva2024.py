@@ -268,7 +268,7 @@ def test_bad_input_exits_with_status_2(tmp_path, capsys):
     a_file = tmp_path / "file"
     a_file.write_text("")
     assert main(["reproduce", "kudva2024", "--out", str(a_file), "--quick"]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert "exists and is not a directory" in capsys.readouterr().err
     assert main(["reproduce", "kudva2024", "--out", str(tmp_path), "--seed", "-1"]) == 2
     assert "--seed" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:

@@ -19,7 +19,7 @@ import pytest
 
 import evjax
 from evjax.sweeps import sweep
-from evjax.sweeps.paths import atomic_write
+from evjax._paths import atomic_write
 
 jax.config.update("jax_enable_x64", True)
 

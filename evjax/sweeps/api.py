@@ -17,7 +17,7 @@ from .engine import (BlockRunner, block_rows, coalition_ratios, estimate_seconds
                      make_plan, run_blocks)
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT
 from .checkpoint import TABLE, Checkpoint, game_digest
-from .paths import check_writable
+from .._paths import check_writable
 from .result import SweepResult, finalize
 from .summary import empty_summary
 from .table import check_table, write_part

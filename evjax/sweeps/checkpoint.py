@@ -3,7 +3,7 @@
 ``DIR/manifest.json`` names the game (its digest) and every option of the plan;
 ``DIR/state.npz`` holds the summary folded so far, the next block, and the digest of the
 manifest it belongs to; ``DIR/lock`` is held (``fcntl.flock``) by the one sweep writing the
-directory. Every file is written atomically (:func:`evjax.sweeps.paths.atomic_write`), so a
+directory. Every file is written atomically (:func:`evjax._paths.atomic_write`), so a
 sweep killed at any moment (even SIGKILL) leaves a directory that the same call resumes; the
 kernel releases the lock of a process that dies, so a killed sweep never blocks its resume.
 Anything that cannot be tied to this sweep is refused with :class:`CheckpointError`.
@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - not POSIX (Windows): no out directorie
     fcntl = None
 
 from ..charging.game import ChargingGame
-from .paths import atomic_write, check_writable, is_temporary
+from .._paths import atomic_write, check_writable, is_temporary
 from .summary import Summary, from_numpy, to_numpy
 
 # 2: the state carries its manifest's digest, and the directory is locked while in use.

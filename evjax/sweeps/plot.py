@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._plotting import pyplot, save
-from .paths import check_writable
+from .._paths import check_writable
 from .result import SweepResult
 
 

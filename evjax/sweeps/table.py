@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import atomic_write
+from .._paths import atomic_write
 
 MAX_TABLE_FREE_STATIONS = 26
 

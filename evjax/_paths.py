@@ -1,4 +1,4 @@
-"""Output files of sweeps: checking a path before any computation, and writing atomically."""
+"""Output paths: checking a path before any computation, and writing atomically (sweeps, CLIs)."""
 
 from __future__ import annotations
 
