@@ -26,6 +26,12 @@ from .game import AbstractNIGame, Blocks
 
 TAU = 0.995  # fraction to the boundary
 SIGMA = 0.1  # barrier target / mean complementarity
+# Rounding stall: at the barrier floor, a full Newton step whose move of y is at most
+# STALL_ULPS units in the last place (of 1 + |y|), without a tenfold fall of the residual,
+# STALL_STEPS times in a row: y is converged as far as float64 resolves it (see
+# :func:`optimal_response`).
+STALL_ULPS = 16.0
+STALL_STEPS = 3
 
 
 class Response(eqx.Module):
@@ -112,7 +118,10 @@ class _State(eqx.Module):
     lam: Array
     residual: Array
     primal: Array
+    comp: Array  # (mean, largest) complementarity product, from _measure
     step: Array
+    tiny: Array  # the last step was a full Newton step moving y by rounding only
+    still: Array  # consecutive rounding-stalled steps (:func:`optimal_response`)
     derivatives: tuple  # (grad, g, jac) at y, from _measure, reused by _step
     hessians: Array  # (P, n, n) Hessian blocks, constant for a quadratic game; else (0,)
 
@@ -154,7 +163,9 @@ def _initial(prob: _Problem, x) -> _State:
         y=y, nu=jnp.zeros(prob.rhs.shape, y.dtype), zl=jnp.where(prob.has_lo, one, 0.0),
         zu=jnp.where(prob.has_hi, one, 0.0), s=s, lam=jnp.ones(k, y.dtype),
         residual=jnp.asarray(jnp.inf, y.dtype), primal=jnp.asarray(jnp.inf, y.dtype),
-        step=jnp.asarray(0, jnp.int32), derivatives=prob.derivatives(y, jnp.ones(k, y.dtype)),
+        comp=jnp.full(2, jnp.inf, y.dtype), step=jnp.asarray(0, jnp.int32),
+        tiny=jnp.asarray(False), still=jnp.asarray(0, jnp.int32),
+        derivatives=prob.derivatives(y, jnp.ones(k, y.dtype)),
         hessians=(prob.hessians(y, jnp.ones(k, y.dtype)) if prob.game.quadratic
                   else jnp.zeros(0, y.dtype)),
     )
@@ -223,6 +234,23 @@ def _saddle_solve(hd, e, has_eq, qy, qe):
     return hq - jnp.einsum("pnr,prm->pnm", h_inv_et, dnu), dnu
 
 
+def _inertia_floor(h: Float[Array, "P n n"], hd: Float[Array, "P n n"]) -> Float[Array, " P"]:
+    """The smallest eigenvalue a block H + Sigma may have without an inertia correction.
+
+    Relative to the scale of the Lagrangian's Hessian block H, not of H + Sigma: the barrier
+    terms Sigma = z / s of a bound that becomes active grow like 1 / mu, and a floor relative
+    to them (1e-8 max |H + Sigma|, about 3e4 for the deck game near its solution) exceeded
+    the curvature of the free entries, so positive definite blocks were shifted by ~3e4 and
+    the Newton steps decayed into gradient steps converging at a rate of 0.93 per step. The
+    second term is the eigenvalues' own rounding error (n eps |H + Sigma|): below it the sign
+    of the smallest eigenvalue is not known.
+    """
+    n = hd.shape[1]
+    eps = jnp.finfo(hd.dtype).eps
+    return (1e-8 * (1.0 + jnp.max(jnp.abs(h), axis=(1, 2)))
+            + 16.0 * n * eps * jnp.max(jnp.abs(hd), axis=(1, 2)))
+
+
 def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     """One Newton step on the perturbed KKT conditions, with fraction-to-the-boundary.
 
@@ -266,7 +294,7 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     if not prob.game.own_convex:
         hd = 0.5 * (hd + jnp.swapaxes(hd, 1, 2))  # autodiff Hessians of such losses drift
         lam_min = jnp.min(jnp.linalg.eigvalsh(hd), axis=1)  # (P,)
-        floor = 1e-8 * (1.0 + jnp.max(jnp.abs(hd), axis=(1, 2)))
+        floor = _inertia_floor(h, hd)
         inertia = jnp.where(lam_min > floor, 0.0, floor - lam_min)
         hd = hd + inertia[:, None, None] * jnp.eye(hd.shape[1], dtype=dtype)[None]
     if k:
@@ -305,23 +333,40 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     if k:
         alpha = jnp.minimum(alpha, jnp.minimum(longest(st.s, ds, True),
                                                longest(st.lam, dlam, True)))
+    ulp = jnp.finfo(dtype).eps * (1.0 + jnp.abs(st.y))
+    tiny = (alpha >= 1.0) & jnp.all(jnp.abs(alpha * dy) <= STALL_ULPS * ulp)
     return _State(
         y=st.y + alpha * dy, nu=st.nu + alpha * dnu, zl=st.zl + alpha * dzl,
         zu=st.zu + alpha * dzu, s=st.s + alpha * ds, lam=st.lam + alpha * dlam,
-        residual=st.residual, primal=st.primal, step=st.step + 1, derivatives=st.derivatives,
-        hessians=st.hessians,
+        residual=st.residual, primal=st.primal, comp=st.comp, step=st.step + 1, tiny=tiny,
+        still=st.still, derivatives=st.derivatives, hessians=st.hessians,
     )
 
 
 def _measure(prob: _Problem, st: _State) -> _State:
-    """The KKT residual of ``st`` itself (after its last step)."""
+    """The KKT residual of ``st`` itself (after its last step), after the slack reset.
+
+    Slack reset: a shared constraint's slack never stays below the constraint's own margin,
+    s = max(s, -g(y)). A Newton step moves s along the linearisation of g; where g curves
+    (the deck game's loads are nonlinear in the prices), g(y + alpha dy) misses it and s can
+    end up below -g(y) > 0, i.e. the slack says "nearly active" where the constraint holds
+    with room to spare. Complementarity then inflates lam ~ mu / s, the term lam (g + s) / s
+    of the Newton step grows like 1 / s, the fraction to the boundary cuts the steps to
+    ~1e-10 and s and lam shrink together towards 0 with g + s stuck (the deck 6 without LSC
+    response at 18 h: |g + s| = 9e-5 for 300 steps, read as infeasible). Raising s to -g(y)
+    removes that residual at once and keeps y, so it is a safe step: primal feasibility
+    of that row is then exact.
+    """
     e = prob.equality_matrix(st.y.dtype)
     grad, g, jac = prob.derivatives(st.y, st.lam)
+    if st.s.shape[0]:
+        st = eqx.tree_at(lambda z: z.s, st, jnp.maximum(st.s, -g))
     dual_res, primal_res = _residuals(prob, st, grad, g, jac, e)
-    _, largest_comp = _complementarity(prob, st)
+    mean_comp, largest_comp = _complementarity(prob, st)
     residual = jnp.maximum(jnp.maximum(dual_res, primal_res), largest_comp)
-    return eqx.tree_at(lambda s: (s.residual, s.primal, s.derivatives), st,
-                       (residual, primal_res, (grad, g, jac)))
+    return eqx.tree_at(lambda s: (s.residual, s.primal, s.comp, s.derivatives), st,
+                       (residual, primal_res, jnp.stack([mean_comp, largest_comp]),
+                        (grad, g, jac)))
 
 
 def optimal_response(
@@ -362,11 +407,19 @@ def optimal_response(
     st = _measure(prob, _initial(prob, prob.x))
     tol = tol * jnp.maximum(1.0, jnp.max(jnp.abs(st.derivatives[0])))
 
+    mu_floor = 0.01 * tol
+
+    def converged(s):
+        return (s.residual <= tol) | (s.still >= STALL_STEPS)
+
     def done(s):
-        return (s.residual <= tol) | ~jnp.isfinite(s.residual)
+        return converged(s) | ~jnp.isfinite(s.residual)
 
     def advance(s):
-        return _measure(prob, _step(prob, s, 0.01 * tol))
+        new = _measure(prob, _step(prob, s, mu_floor))
+        stalled = (new.tiny & (new.residual > 0.1 * s.residual) & (new.primal <= tol)
+                   & (new.comp[1] <= tol) & (new.comp[0] <= mu_floor / SIGMA))
+        return eqx.tree_at(lambda z: z.still, new, jnp.where(stalled, s.still + 1, 0))
 
     if unrolled:
         def body(s, _):
@@ -393,5 +446,5 @@ def optimal_response(
         residual=st.residual,
         primal_residual=st.primal,
         steps=st.step,
-        converged=st.residual <= tol,
+        converged=converged(st),
     )
