@@ -234,23 +234,6 @@ def _saddle_solve(hd, e, has_eq, qy, qe):
     return hq - jnp.einsum("pnr,prm->pnm", h_inv_et, dnu), dnu
 
 
-def _inertia_floor(h: Float[Array, "P n n"], hd: Float[Array, "P n n"]) -> Float[Array, " P"]:
-    """The smallest eigenvalue a block H + Sigma may have without an inertia correction.
-
-    Relative to the scale of the Lagrangian's Hessian block H, not of H + Sigma: the barrier
-    terms Sigma = z / s of a bound that becomes active grow like 1 / mu, and a floor relative
-    to them (1e-8 max |H + Sigma|, about 3e4 for the deck game near its solution) exceeded
-    the curvature of the free entries, so positive definite blocks were shifted by ~3e4 and
-    the Newton steps decayed into gradient steps converging at a rate of 0.93 per step. The
-    second term is the eigenvalues' own rounding error (n eps |H + Sigma|): below it the sign
-    of the smallest eigenvalue is not known.
-    """
-    n = hd.shape[1]
-    eps = jnp.finfo(hd.dtype).eps
-    return (1e-8 * (1.0 + jnp.max(jnp.abs(h), axis=(1, 2)))
-            + 16.0 * n * eps * jnp.max(jnp.abs(hd), axis=(1, 2)))
-
-
 def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     """One Newton step on the perturbed KKT conditions, with fraction-to-the-boundary.
 
@@ -294,7 +277,7 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     if not prob.game.own_convex:
         hd = 0.5 * (hd + jnp.swapaxes(hd, 1, 2))  # autodiff Hessians of such losses drift
         lam_min = jnp.min(jnp.linalg.eigvalsh(hd), axis=1)  # (P,)
-        floor = _inertia_floor(h, hd)
+        floor = 1e-8 * (1.0 + jnp.max(jnp.abs(hd), axis=(1, 2)))
         inertia = jnp.where(lam_min > floor, 0.0, floor - lam_min)
         hd = hd + inertia[:, None, None] * jnp.eye(hd.shape[1], dtype=dtype)[None]
     if k:
