@@ -57,7 +57,10 @@ def test_the_deck_response_that_jammed_converges_to_the_slsqp_optimum():
                    options={"ftol": 1e-14, "maxiter": 500})
     # (SLSQP ends on a loss of precision at this optimum; its point and multiplier 467 on
     # the transformer constraint are the interior point's.)
-    assert float(f(np.asarray(r.y).ravel())) <= ref.fun + 1e-7
+    # SLSQP ends within its own tolerance of the transformer limit (slightly outside), which
+    # the multiplier 467 turns into ~1e-6 of profit: the values agree to 1e-8, the points
+    # to 1e-5.
+    np.testing.assert_allclose(float(f(np.asarray(r.y).ravel())), ref.fun, rtol=1e-8)
     np.testing.assert_allclose(np.asarray(r.y).ravel(), ref.x, atol=1e-5)
 
 
@@ -80,7 +83,7 @@ def test_a_failed_response_is_called_infeasible_only_without_a_feasible_point(fe
     even = np.repeat((p.d / 6)[:, None], 6, axis=1)
     x0 = even if feasible_start else even + 0.5 * np.eye(4, 6)
     x0 = jnp.asarray(x0)
-    assert (float(violation(game, x0)) == 0.0) == feasible_start
+    assert (float(violation(game, x0)) < 1e-12) == feasible_start
     sol = jax.jit(lambda g, v: solve(g, v, throw=False, response_steps=1))(game, x0)
     assert not bool(sol.response.converged) and float(sol.response.primal_residual) > 1e-6
     expected = RESULTS.response_failed if feasible_start else RESULTS.infeasible
