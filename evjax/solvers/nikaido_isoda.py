@@ -51,8 +51,12 @@ RESULT_MESSAGES = (
     "the NI gap did not reach tol within max_steps relaxation steps (with step='constant', "
     "try step='optimal', the default, which also converges where constant steps cycle)",
     "the relaxation diverged (the NI gap grew by a factor of more than 1e6)",
-    "the game looks infeasible: the optimal response could not satisfy the constraints",
+    "the game looks infeasible: the optimal response could not satisfy the constraints and "
+    "no feasible point is known",
     "a non-finite value appeared (NaN or inf in the payoffs or their derivatives)",
+    "the optimal response did not converge (its interior-point method stopped short of the "
+    "constraints although a feasible point is known: the game is not shown infeasible; try "
+    "more response_steps)",
 )
 
 
@@ -64,6 +68,7 @@ class RESULTS:
     diverged = 2
     infeasible = 3
     nonfinite = 4
+    response_failed = 5
 
     @staticmethod
     def message(code) -> str:
@@ -213,23 +218,31 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
     def status(s: _State, first_gap):
         """The result code of the evaluated relaxation state ``s``, -1 to go on."""
         # A response that cannot meet the constraints (primal residual large or NaN) at a
-        # point where the payoffs are finite: no feasible point to respond with.
+        # point where the payoffs are finite. That says the game is infeasible only where no
+        # feasible point is known: neither x itself (nearly) feasible, nor a step taken. Every
+        # step was taken from a point whose response met the constraints (primal residual
+        # <= 1e-6, else the relaxation would have stopped there), so from the first step on a
+        # feasible point is known, and a failed response is the interior-point method's
+        # failure (``response_failed``), never evidence of infeasibility. Neither point can
+        # stand in for the response: V would be the gain of another point, not max Psi.
         finite_here = jnp.all(jnp.isfinite(s.x)) & jnp.all(jnp.isfinite(game.losses(s.x)))
-        infeasible = finite_here & ~s.response.converged & ~(s.response.primal_residual <= 1e-6)
+        failed = finite_here & ~s.response.converged & ~(s.response.primal_residual <= 1e-6)
         # Converged: no deviation gains tol, and x (nearly) feasible. With a non-convex shared
         # set (e.g. loads concave in prices) the relaxation's averages of feasible responses
         # are infeasible and gain *more* than any feasible response: V(x) < 0 there, which
         # must not count as convergence.
         scale = jnp.maximum(1.0, jnp.max(jnp.abs(s.x)))
         near_feasible = violation(game, s.x) <= 1e-6 * scale
+        feasible_known = near_feasible | (s.step > 0)
         threshold = jnp.maximum(tol, s.polish_at * first_gap)
         return jnp.select(
-            [infeasible,
+            [failed & ~feasible_known,
+             failed,
              ~finite_here | ~jnp.isfinite(s.gap),
              (s.gap < threshold) & near_feasible,
              s.gap > 1e6 * jnp.maximum(first_gap, tol),
              s.step >= max_steps],
-            [RESULTS.infeasible, RESULTS.nonfinite,
+            [RESULTS.infeasible, RESULTS.response_failed, RESULTS.nonfinite,
              _POLISH if polish else RESULTS.successful, RESULTS.diverged,
              RESULTS.max_steps_reached],
             -1,

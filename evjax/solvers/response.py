@@ -9,7 +9,10 @@ solves it: Newton steps on the perturbed KKT conditions with exact Hessian block
 constraints through a K x K Schur complement (Woodbury), so the cost per step is
 O(P (R T)^3 + K^2 (P R T)) rather than O((M T)^3). Fraction-to-the-boundary steps keep
 bounds, slacks and multipliers positive; the barrier parameter follows 0.1 x the mean
-complementarity.
+complementarity. After every step the shared constraints' slacks are reset to at least their
+constraints' margins, s = max(s, -g(y)) (:func:`_measure`), and at the barrier floor a run of
+full Newton steps that move y by rounding only ends the iteration as converged
+(:func:`optimal_response`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from .game import AbstractNIGame, Blocks
 
 TAU = 0.995  # fraction to the boundary
 SIGMA = 0.1  # barrier target / mean complementarity
+# Rounding stall: at the barrier floor, a full Newton step whose move of y is at most
+# STALL_ULPS units in the last place (of 1 + |y|), without a tenfold fall of the residual,
+# STALL_STEPS times in a row: y is converged as far as float64 resolves it (see
+# :func:`optimal_response`).
+STALL_ULPS = 16.0
+STALL_STEPS = 3
 
 
 class Response(eqx.Module):
@@ -33,7 +42,9 @@ class Response(eqx.Module):
 
     Fields: ``y`` (M, T); ``row_mult`` (M,) multipliers of the row equalities; ``lower_mult``,
     ``upper_mult`` (M, T) of the bounds; ``shared_mult`` (K,) of g(y) <= 0; ``residual`` the
-    final KKT residual (max norm); ``steps`` the interior-point iterations; ``converged``.
+    final KKT residual (max norm); ``steps`` the interior-point iterations; ``converged``:
+    the residual reached the tolerance, or y stalled at rounding level with the primal
+    residual and complementarity within it (:func:`optimal_response`).
     """
 
     y: Float[Array, "M T"]
@@ -112,7 +123,10 @@ class _State(eqx.Module):
     lam: Array
     residual: Array
     primal: Array
+    comp: Array  # (mean, largest) complementarity product, from _measure
     step: Array
+    tiny: Array  # the last step was a full Newton step moving y by rounding only
+    still: Array  # consecutive rounding-stalled steps (:func:`optimal_response`)
     derivatives: tuple  # (grad, g, jac) at y, from _measure, reused by _step
     hessians: Array  # (P, n, n) Hessian blocks, constant for a quadratic game; else (0,)
 
@@ -154,7 +168,9 @@ def _initial(prob: _Problem, x) -> _State:
         y=y, nu=jnp.zeros(prob.rhs.shape, y.dtype), zl=jnp.where(prob.has_lo, one, 0.0),
         zu=jnp.where(prob.has_hi, one, 0.0), s=s, lam=jnp.ones(k, y.dtype),
         residual=jnp.asarray(jnp.inf, y.dtype), primal=jnp.asarray(jnp.inf, y.dtype),
-        step=jnp.asarray(0, jnp.int32), derivatives=prob.derivatives(y, jnp.ones(k, y.dtype)),
+        comp=jnp.full(2, jnp.inf, y.dtype), step=jnp.asarray(0, jnp.int32),
+        tiny=jnp.asarray(False), still=jnp.asarray(0, jnp.int32),
+        derivatives=prob.derivatives(y, jnp.ones(k, y.dtype)),
         hessians=(prob.hessians(y, jnp.ones(k, y.dtype)) if prob.game.quadratic
                   else jnp.zeros(0, y.dtype)),
     )
@@ -305,23 +321,40 @@ def _step(prob: _Problem, st: _State, mu_floor) -> _State:
     if k:
         alpha = jnp.minimum(alpha, jnp.minimum(longest(st.s, ds, True),
                                                longest(st.lam, dlam, True)))
+    ulp = jnp.finfo(dtype).eps * (1.0 + jnp.abs(st.y))
+    tiny = (alpha >= 1.0) & jnp.all(jnp.abs(alpha * dy) <= STALL_ULPS * ulp)
     return _State(
         y=st.y + alpha * dy, nu=st.nu + alpha * dnu, zl=st.zl + alpha * dzl,
         zu=st.zu + alpha * dzu, s=st.s + alpha * ds, lam=st.lam + alpha * dlam,
-        residual=st.residual, primal=st.primal, step=st.step + 1, derivatives=st.derivatives,
-        hessians=st.hessians,
+        residual=st.residual, primal=st.primal, comp=st.comp, step=st.step + 1, tiny=tiny,
+        still=st.still, derivatives=st.derivatives, hessians=st.hessians,
     )
 
 
 def _measure(prob: _Problem, st: _State) -> _State:
-    """The KKT residual of ``st`` itself (after its last step)."""
+    """The KKT residual of ``st`` itself (after its last step), after the slack reset.
+
+    Slack reset: a shared constraint's slack never stays below the constraint's own margin,
+    s = max(s, -g(y)). A Newton step moves s along the linearisation of g; where g curves
+    (the deck game's loads are nonlinear in the prices), g(y + alpha dy) misses it and s can
+    end up below -g(y) > 0, i.e. the slack says "nearly active" where the constraint holds
+    with room to spare. Complementarity then inflates lam ~ mu / s, the term lam (g + s) / s
+    of the Newton step grows like 1 / s, the fraction to the boundary cuts the steps to
+    ~1e-10 and s and lam shrink together towards 0 with g + s stuck (the deck 6 without LSC
+    response at 18 h: |g + s| = 9e-5 for 300 steps, read as infeasible). Raising s to -g(y)
+    removes that residual at once and keeps y, so it is a safe step: primal feasibility
+    of that row is then exact.
+    """
     e = prob.equality_matrix(st.y.dtype)
     grad, g, jac = prob.derivatives(st.y, st.lam)
+    if st.s.shape[0]:
+        st = eqx.tree_at(lambda z: z.s, st, jnp.maximum(st.s, -g))
     dual_res, primal_res = _residuals(prob, st, grad, g, jac, e)
-    _, largest_comp = _complementarity(prob, st)
+    mean_comp, largest_comp = _complementarity(prob, st)
     residual = jnp.maximum(jnp.maximum(dual_res, primal_res), largest_comp)
-    return eqx.tree_at(lambda s: (s.residual, s.primal, s.derivatives), st,
-                       (residual, primal_res, (grad, g, jac)))
+    return eqx.tree_at(lambda s: (s.residual, s.primal, s.comp, s.derivatives), st,
+                       (residual, primal_res, jnp.stack([mean_comp, largest_comp]),
+                        (grad, g, jac)))
 
 
 def optimal_response(
@@ -343,6 +376,15 @@ def optimal_response(
     exactly ``max_steps`` iterations in a ``lax.scan`` (freezing once converged), so that
     reverse-mode autodiff can go through it; otherwise a ``lax.while_loop`` stops at ``tol``.
 
+    Stopping: at the residual tolerance, or on a rounding stall: at the barrier floor, with
+    the primal residual and every complementarity product within the tolerance, the full
+    (uncut) Newton step moves no entry of y by more than ``STALL_ULPS`` units in the last
+    place, without a tenfold fall of the residual, ``STALL_STEPS`` times in a row. y is then
+    converged as far as float64 resolves it; what remains of the residual is the multipliers'
+    rounding, amplified by lam / s ~ 1e14 of the active constraints (measured on the deck
+    game: 20-600 x tol, at random, so that whether the residual dipped below tol within
+    ``max_steps`` depended on the compiler's rounding).
+
     ``method``: ``"interior_point"`` (any game), ``"water_filling"`` (the exact closed form
     of :func:`evjax.solvers.water_filling.water_filling`: players of one row each, quadratic,
     time-separable, no shared constraints), or ``"auto"``: water filling where it applies.
@@ -362,11 +404,19 @@ def optimal_response(
     st = _measure(prob, _initial(prob, prob.x))
     tol = tol * jnp.maximum(1.0, jnp.max(jnp.abs(st.derivatives[0])))
 
+    mu_floor = 0.01 * tol
+
+    def converged(s):
+        return (s.residual <= tol) | (s.still >= STALL_STEPS)
+
     def done(s):
-        return (s.residual <= tol) | ~jnp.isfinite(s.residual)
+        return converged(s) | ~jnp.isfinite(s.residual)
 
     def advance(s):
-        return _measure(prob, _step(prob, s, 0.01 * tol))
+        new = _measure(prob, _step(prob, s, mu_floor))
+        stalled = (new.tiny & (new.residual > 0.1 * s.residual) & (new.primal <= tol)
+                   & (new.comp[1] <= tol) & (new.comp[0] <= mu_floor / SIGMA))
+        return eqx.tree_at(lambda z: z.still, new, jnp.where(stalled, s.still + 1, 0))
 
     if unrolled:
         def body(s, _):
@@ -393,5 +443,5 @@ def optimal_response(
         residual=st.residual,
         primal_residual=st.primal,
         steps=st.step,
-        converged=st.residual <= tol,
+        converged=converged(st),
     )
