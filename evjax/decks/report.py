@@ -121,7 +121,7 @@ RESTARTS = 3  # restarts of an hour's relaxation from the decks' global best res
 # Paper 003's algorithm is the constant step 0.5 (``solve``'s own default is the optimal step).
 STEP = "constant"
 # One compiled hourly solve per step rule: always pass x0 (game.start() for the paper's start).
-_solve = eqx.filter_jit(lambda game, x0, step: solve(game, x0, step=step, throw=False,
+_solve = eqx.filter_jit(lambda game, x0, step=STEP: solve(game, x0, step=step, throw=False,
                                                      record=True, response_steps=RESPONSE_STEPS))
 
 
@@ -151,7 +151,7 @@ def equilibrium(game: DeckGame, *, certify: bool = True, by_hour: bool = True,
                     restarts=log)
 
 
-def _certify_by_hour(game: DeckGame, games, sols, restarts: int, step: str):
+def _certify_by_hour(game: DeckGame, games, sols, restarts: int, step: str = STEP):
     """The hourly solutions after at most ``restarts`` rounds of restarts from global best
     responses (see :func:`equilibrium`); returns (solutions, gains (I, H), restart log)."""
     hours = len(games)
