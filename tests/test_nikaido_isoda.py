@@ -233,6 +233,30 @@ def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
                                    err_msg=name)
 
 
+def test_unrolled_gradients_with_the_optimal_step_match_finite_differences():
+    """The default (optimal) step under ``adjoint="unrolled"``: its trial state used to start
+    at NaN (V before the first evaluation, the trial's V and a), which the forward pass
+    never reads but reverse mode multiplied by zero cotangents: every gradient was NaN."""
+    rng = np.random.default_rng(3)
+    n, t = 3, 4
+    p = Problem(rng.uniform(1, 2, t), np.full(t, 0.5), rng.uniform(0.5, 2, n),
+                rng.uniform(1, 3, n), rng.uniform(0, 1, (n, t)))
+    weights = rng.uniform(0.5, 1.5, (n, t))
+    rate = 0.4 * float(np.max(p.d))
+
+    def value(mu, **options):
+        game = ConstrainedChargingGame(p.with_(mu=mu).game(), (), nonnegative=True,
+                                       rate_limit=rate)
+        return jnp.sum(weights * solve(game, **options).value ** 2)
+
+    grad = jax.jit(jax.grad(lambda m: value(
+        m, adjoint="unrolled", max_steps=30, response_steps=25)))(jnp.asarray(p.mu))
+    forward = jax.jit(value)
+    fd = central_difference(lambda m: float(forward(jnp.asarray(m))), np.asarray(p.mu),
+                            step=1e-4)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
+
+
 def test_batched_solves_match_single_solves():
     p = problem(2)
     rng = np.random.default_rng(2)

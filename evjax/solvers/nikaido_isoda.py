@@ -213,7 +213,10 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
                    iterates=jnp.full((max_steps + 1, *x0.shape), jnp.nan, dtype) if record
                    else None,
                    trial=None if step == "constant"
-                   else (zeros, nan, nan, jnp.asarray(0.5, dtype)))  # first trial step 1/2
+                   # (V, a) of the trial start finite: they are read only once set, but a NaN
+                   # there would reach unrolled gradients as 0 * NaN (first trial step 1/2)
+                   else (zeros, jnp.zeros((), dtype), jnp.zeros((), dtype),
+                         jnp.asarray(0.5, dtype)))
 
     def status(s: _State, first_gap):
         """The result code of the evaluated relaxation state ``s``, -1 to go on."""
@@ -280,7 +283,10 @@ def _relax(game, x0, *, step, alpha, tol, max_steps, inner, unrolled, record=Fal
             slope = jax.jvp(lambda z: ni_function(game, z, s.response.y), (s.x,),
                             (direction,))[1]
             on_relax, on_star = s.phase == _RELAX, s.phase == _TRIAL_STAR
-            a_star, close = parabola(s.gap, slope, a, gap)
+            # V(x) is NaN before the first evaluation, where a* is not used; kept out of the
+            # parabola so that unrolled gradients do not meet 0 * NaN.
+            v0 = jnp.where(jnp.isfinite(s.gap), s.gap, 0.0)
+            a_star, close = parabola(v0, slope, a, gap)
             take_trial = on_relax & close
             # At x + a* d: keep it unless the trial point has the lower V.
             r_t, v_t, a_t, _ = s.trial
