@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import float_dtype
+from .._validation import require_float64
 from ..decks import build_game, default_scenario, equilibrium, experiment, hours, plot
 from ..decks.report import DeckEquilibrium
 from ..solvers import solve
@@ -221,12 +221,10 @@ def reproduce(out: Path, *, quick: bool = False, seed: int = 0,
     interface of :mod:`evjax.reproduce` and changes nothing: the default day is fixed data and
     the solves are deterministic. ``progress`` shows a bar over the experiments (on a
     terminal only). Returns the files written. Raises RuntimeError, before writing anything,
-    if an experiment has no certified equilibrium. Call with float64 enabled.
+    if an experiment has no certified equilibrium; ValueError without float64.
     """
     del seed  # nothing random in this reproduction
-    if float_dtype() != np.float64:
-        raise RuntimeError("paper 003's certificates need float64: call "
-                           "jax.config.update('jax_enable_x64', True) first")
+    require_float64("paper 003's certificates")
     out = Path(out)
     base, clock = scenario(quick)
     results = equilibria(base, progress=progress)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._runtime import REPRODUCIBLE_JIT
+from .._validation import require_float64
 from ..charging.coalitions import coalition_lists
 from ..charging.game import ChargingGame
 from ..charging.reduced import (
@@ -353,8 +354,7 @@ class BlockRunner:
     """Evaluates blocks of a plan on one device (compiled once per plan shape)."""
 
     def __init__(self, game: ChargingGame, plan: SweepPlan, device=None):
-        if not jax.config.jax_enable_x64:
-            raise ValueError("sweeps need float64 and int64: enable jax_enable_x64 first")
+        require_float64("a sweep (float64 costs, int64 bitmasks)")
         self.static = dataclasses.replace(plan, edges=(), bounds=())
         if device is not None:
             game = jax.device_put(game, device)
