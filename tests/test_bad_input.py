@@ -16,7 +16,8 @@ import pytest
 import evjax
 from evjax.charging.constrained import ConstrainedChargingGame
 from evjax.charging.examples import figure2_game
-from evjax.charging.metrics import group_costs, ratio_reasons
+from evjax.charging.metrics import group_costs
+from evjax.charging.ratios import ratio_reasons
 from evjax.cli import main
 from evjax.solvers import solve
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .._plotting import pyplot, save
-from .objective import GROUPS
+from ..charging.ratios import GROUPS
 from .sensitivity import Sensitivity
 
 

@@ -25,7 +25,6 @@ gradient: two equilibria and a reverse pass), one per exact coalition.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,11 +33,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float, Int
 
-from ..charging.game import ChargingGame
-from ..charging.metrics import Ratios, cost_ratios
-from .objective import Group, Kind, Objective, objective
+from ..charging.coalitions import include_exclude
+from ..charging.metrics import charging_cost_ratios
+from ..charging.ratios import Ratios
+from .objective import Objective, objective
 from .projections import sized_box
 
 Relaxation = Literal["projection", "sigmoid"]
@@ -68,15 +68,10 @@ class Constraints:
         return lo, hi
 
 
-def constraints(
-    n: int, group: str, size: int | None = None, include: Sequence[int] = (),
-    exclude: Sequence[int] = (), min_size: int = 1,
-) -> Constraints:
+def constraints(n: int, group: str, size=None, include=(), exclude=(),
+                min_size: int = 1) -> Constraints:
     """Validate the options of :func:`coalition_search` (``ValueError`` naming the value)."""
-    inc, exc = _indices("include", include, n), _indices("exclude", exclude, n)
-    both = sorted(set(inc) & set(exc))
-    if both:
-        raise ValueError(f"stations {both} are both in include and in exclude")
+    inc, exc = include_exclude(include, exclude, n)
     top = n - len(exc) - (1 if group == "outside" else 0)  # the outside group must be non-empty
     low = max(min_size, len(inc), 1)
     if size is not None:
@@ -92,17 +87,6 @@ def constraints(
     if low > top:
         raise ValueError(f"no coalition satisfies the constraints (sizes [{low}, {top}])")
     return Constraints(n, low, top, tuple(inc), tuple(exc))
-
-
-def _indices(name, values, n):
-    out = []
-    for v in values:
-        if isinstance(v, (bool, np.bool_)) or int(v) != v or not 0 <= int(v) < n:
-            raise ValueError(f"{name} must hold station indices in [0, {n}), got {v!r}")
-        out.append(int(v))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name} repeats a station: {out}")
-    return out
 
 
 # -- 1. relaxed ascent -------------------------------------------------------------------
@@ -196,8 +180,10 @@ def rounded(m: np.ndarray, cons: Constraints) -> tuple[np.ndarray, np.ndarray]:
 # -- 3. local search -----------------------------------------------------------------------
 
 
-def neighbours(mask: Float[Array, " N"], lo, hi, min_size: int, max_size: int):
-    """Every add, drop and swap of one station: masks (N (N + 2), N) and their validity."""
+def neighbours(mask: Float[Array, " N"], lo, hi, min_size: Int[ArrayLike, ""],
+               max_size: Int[ArrayLike, ""]):
+    """Every add, drop and swap of one station: masks (N (N + 2), N) and their validity
+    (``min_size``, ``max_size`` may be traced)."""
     n = mask.shape[0]
     eye = jnp.eye(n, dtype=mask.dtype)
     size = jnp.sum(mask)
@@ -289,18 +275,18 @@ class SearchResult:
 
 
 def coalition_search(
-    game: ChargingGame,
-    group: Group = "coalition",
+    game,
+    group: str = "coalition",
     *,
-    kind: Kind = "ratio",
-    size: int | None = None,
-    include: Sequence[int] = (),
-    exclude: Sequence[int] = (),
+    kind: str = "ratio",
+    size=None,
+    include=(),
+    exclude=(),
     min_size: int = 1,
     restarts: int = 8,
     steps: int = 100,
     learning_rate: float = 0.05,
-    relaxation: Relaxation = "projection",
+    relaxation: str = "projection",
     penalty: float = 1.0,
     polish: int = 3,
     max_moves: int = 100,
@@ -334,18 +320,13 @@ def coalition_search(
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     obj = objective(game, group, kind)
     cons = constraints(game.n_stations, group, size, include, exclude, min_size)
-    lo, hi = cons.bounds()
     s_lo, s_hi = restart_sizes(cons, restarts)
-    rng = np.random.default_rng(seed)
-    n_free = int((hi > lo).sum())
-    centre = np.full(game.n_stations, (0.5 * (s_lo[0] + s_hi[0]) - lo.sum()) / max(n_free, 1))
-    m0 = np.concatenate([centre[None, :], rng.random((restarts - 1, game.n_stations))])
-    m0 = np.clip(np.where(hi > lo, m0, lo), lo, hi)
-    dtype = obj.nash.dtype
-    as_array = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+    as_array = lambda v: jnp.asarray(v, obj.nash.dtype)  # noqa: E731
+    lo, hi = (as_array(v) for v in cons.bounds())
     m_end, history = relaxed_ascent(
-        obj, as_array(m0), as_array(lo), as_array(hi), as_array(s_lo), as_array(s_hi),
-        steps=steps, learning_rate=learning_rate, relaxation=relaxation, penalty=penalty)
+        obj, as_array(starting_points(cons, s_lo, s_hi, restarts, seed)), lo, hi,
+        as_array(s_lo), as_array(s_hi), steps=steps, learning_rate=learning_rate,
+        relaxation=relaxation, penalty=penalty)
     m_end = np.asarray(m_end)
     if not np.isfinite(m_end).all():  # NaN gradients along the ascent
         raise ValueError(_undefined(kind, group))
@@ -354,7 +335,7 @@ def coalition_search(
     flat = prefixes.reshape(-1, game.n_stations)
     # padded to R N rows (duplicates): one compilation per (N, R), whatever the sizes
     padded = np.concatenate([flat, np.repeat(flat[:1], restarts * game.n_stations - len(flat), 0)])
-    values = np.asarray(obj.exact(jnp.asarray(padded, dtype)))[: len(flat)]
+    values = np.asarray(obj.exact(as_array(padded)))[: len(flat)]
     if not np.isfinite(values).any():  # every candidate undefined (-inf)
         raise ValueError(_undefined(kind, group))
     unique, first = np.unique(flat, axis=0, return_index=True)
@@ -364,17 +345,46 @@ def coalition_search(
     starts = list(dict.fromkeys([*order[:polish].tolist(),
                                  *(np.arange(restarts) * prefixes.shape[1] + own).tolist()]))
     starts = list(dict.fromkeys(unique_index(flat, j) for j in starts))
-    best_mask, best_value = flat[order[0]], float(values[order[0]])
-    rounded_value = best_value
-    for j in starts if polish else ():
+    rounded_value = float(values[order[0]])
+    best_mask, best_value, evals = polished(obj, flat, starts if polish else [], cons,
+                                            flat[order[0]], rounded_value, max_moves)
+    exact_evals += evals
+    members = np.flatnonzero(best_mask > 0.5).tolist()
+    relaxed_evals = restarts * steps
+    return SearchResult(members, best_value, exact_ratios(game, best_mask),
+                        relaxed_evals + exact_evals, relaxed_evals, exact_evals, m_end,
+                        np.asarray(history), rounded_value)
+
+
+def starting_points(cons: Constraints, s_lo, s_hi, restarts: int, seed: int) -> np.ndarray:
+    """(R, N) starts of the relaxed ascent: restart 0 uniform at its size range's centre, the
+    others seeded uniform draws, each clipped to the bounds (pinned stations at their bound)."""
+    lo, hi = cons.bounds()
+    rng = np.random.default_rng(seed)
+    n_free = int((hi > lo).sum())
+    centre = np.full(cons.n, (0.5 * (s_lo[0] + s_hi[0]) - lo.sum()) / max(n_free, 1))
+    m0 = np.concatenate([centre[None, :], rng.random((restarts - 1, cons.n))])
+    return np.clip(np.where(hi > lo, m0, lo), lo, hi)
+
+
+def polished(obj: Objective, flat: np.ndarray, starts, cons: Constraints, best_mask,
+             best_value: float, max_moves: int):
+    """(mask, value, evaluations): the best of ``best_mask`` (worth ``best_value``) and the
+    local searches from the rows ``starts`` of ``flat``."""
+    as_array = lambda v: jnp.asarray(v, obj.nash.dtype)  # noqa: E731
+    lo, hi = (as_array(v) for v in cons.bounds())
+    evaluations = 0
+    for j in starts:
         mask, value, evals, _ = local_search(
-            obj, jnp.asarray(flat[j], dtype), jnp.asarray(lo, dtype), jnp.asarray(hi, dtype),
-            jnp.asarray(cons.min_size), jnp.asarray(cons.max_size), jnp.asarray(max_moves))
-        exact_evals += int(evals)
+            obj, as_array(flat[j]), lo, hi, jnp.asarray(cons.min_size),
+            jnp.asarray(cons.max_size), jnp.asarray(max_moves))
+        evaluations += int(evals)
         if float(value) > best_value:
             best_mask, best_value = np.asarray(mask), float(value)
-    members = np.flatnonzero(best_mask > 0.5).tolist()
-    ratios = Ratios(*(float(r) for r in cost_ratios(game, members)))
-    relaxed_evals = restarts * steps
-    return SearchResult(members, best_value, ratios, relaxed_evals + exact_evals, relaxed_evals,
-                        exact_evals, m_end, np.asarray(history), rounded_value)
+    return best_mask, best_value, evaluations
+
+
+def exact_ratios(game, mask: np.ndarray) -> Ratios:
+    """The three ratios of the 0/1 coalition ``mask`` (N,) found by a search, as floats."""
+    m = jnp.asarray((mask > 0.5).astype(float), game.mu.dtype)
+    return Ratios(*(float(r) for r in charging_cost_ratios(game, m)))
