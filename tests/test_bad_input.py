@@ -162,6 +162,25 @@ def test_constrained_game_validates_membership_arrays(mask, needle):
     assert needle in str(info.value)
 
 
+def test_constrained_game_refuses_a_membership_array_of_the_wrong_shape():
+    g = figure2_game(coalition_size=2)
+    for mask, shape in ((np.ones((2, 3)), r"\(2, 3\)"), (np.ones((1, 2, 5)), r"\(1, 2, 5\)")):
+        with pytest.raises(ValueError, match=rf"membership array must have shape \(K, 5\) or "
+                                             rf"\(5,\), got {shape}"):
+            ConstrainedChargingGame(g, mask, nonnegative=True)
+
+
+def test_constrained_game_takes_traced_membership_arrays_under_vmap():
+    """Traced memberships cannot be checked by value; they pass on their shape (coalitions as
+    data, as constrained sweeps use them)."""
+    g = figure2_game(coalition_size=2)
+    masks = jnp.asarray([[1.0, 1, 0, 0, 0], [0, 0, 1, 1, 1]])
+    held = jax.vmap(lambda m: ConstrainedChargingGame(g, m, nonnegative=True).membership)(masks)
+    np.testing.assert_array_equal(np.asarray(held), np.asarray(masks)[:, None, :])
+    with pytest.raises(ValueError, match="membership array must have shape"):
+        jax.vmap(lambda m: ConstrainedChargingGame(g, m, nonnegative=True))(jnp.ones((2, 4)))
+
+
 # -- options of design and sensitivity, strings, overflow --------------------------------------
 
 

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .objective import Objective, objective
-from .search import SearchResult, constraints, exact_ratios
+from .feasible import constraints
+from .search import SearchResult, exact_ratios
 
 BATCH = 512  # exact evaluations per compiled call (padded): one compilation per N
 

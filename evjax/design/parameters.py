@@ -63,7 +63,8 @@ def base_game(game) -> ChargingGame:
     return game.game if isinstance(game, ConstrainedChargingGame) else game
 
 
-def ratios_of(game, mask: Array, members: tuple[int, ...], method: str = "structured") -> Ratios:
+def ratios_of(game, mask: Array | None, members: tuple[int, ...],
+              method: str = "structured") -> Ratios:
     """The three ratios of a checked coalition (trusted): from its ``mask`` (N,) by the closed
     form (``method``), or from its ``members`` by the NI solver for a constrained game."""
     if isinstance(game, ConstrainedChargingGame):
