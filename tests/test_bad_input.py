@@ -17,7 +17,7 @@ import evjax
 from evjax.charging.constrained import ConstrainedChargingGame
 from evjax.charging.examples import figure2_game
 from evjax.charging.metrics import group_costs
-from evjax.charging.ratios import ratio_reasons
+from evjax.charging.ratios import ratio, ratio_report, ratio_reasons, ratios_from_costs
 from evjax.cli import main
 from evjax.solvers import solve
 
@@ -119,6 +119,21 @@ def test_ratio_of_a_non_positive_cost_is_undefined_with_its_reason():
                             coalition, 3)
     assert reasons[0] is None and reasons[2] is None
     assert f"C-Nash cost is {cnash[1]:.6g} <= 0" in reasons[1]
+
+
+def test_the_ratio_rule_fills_every_non_positive_c_nash_cost():
+    """One rule for every ratio: fill (NaN by default) where the C-Nash cost is <= 0, with a
+    zero gradient there, and the plain quotient elsewhere."""
+    cnash = jnp.asarray([2.0, 0.0, -1.0, 4.0])
+    nash = jnp.asarray([3.0, 1.0, 5.0, 0.0])
+    np.testing.assert_array_equal(ratios_from_costs(cnash, nash), [1.5, np.nan, np.nan, 0.0])
+    np.testing.assert_array_equal(ratios_from_costs(cnash, nash, fill=-1.0), [1.5, -1, -1, 0])
+    np.testing.assert_array_equal(ratio(nash, cnash), ratios_from_costs(cnash, nash))
+    grad = jax.grad(lambda c: jnp.nansum(ratio(nash, c)))(cnash)
+    np.testing.assert_array_equal(grad, [-0.75, 0.0, 0.0, 0.0])
+    costs = evjax.GroupCosts(*nash[:3])
+    values, reasons = ratio_report(costs, evjax.GroupCosts(*cnash[:3]), [0], 3)
+    assert values == [1.5, None, None] and reasons[0] is None and "<= 0" in reasons[2]
 
 
 def test_cli_reports_undefined_ratios_with_the_reason(tmp_path, capsys):
