@@ -9,15 +9,13 @@ from ._runtime import apply_cpu_workaround as _apply_cpu_workaround
 
 _apply_cpu_workaround()  # before any computation: see evjax/_runtime.py
 
-from .sweeps import SweepResult, sweep, sweep_batch
+from .sweeps import PartitionSweep, Structure, SweepResult, partitions, sweep, sweep_batch
 from .charging import (
     Certificate,
     ChargingGame,
     Coalitions,
     GroupCosts,
-    PartitionSweep,
     Ratios,
-    Structure,
     TheoremCondition,
     certify,
     coalition_lists,
@@ -26,7 +24,6 @@ from .charging import (
     group_cost,
     group_costs,
     membership,
-    partitions,
     players,
     station_costs,
     theorem_4_7,

@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 import evjax  # noqa: E402
 import helpers  # noqa: E402
 from evjax.charging import reduced  # noqa: E402
+from evjax.sweeps import folds  # noqa: E402
 
 RTOL = 1e-10
 GAMES_PER_SHAPE = 6
@@ -215,7 +216,7 @@ def test_fold_chunks_reduces_like_the_full_table():
             return inner(carry, bits, cnash, nash)
 
         highs = jnp.arange(2 ** (n - low_bits))
-        count, per_size = reduced.fold_chunks(tables, table, highs, reduce, reducer(n)[1])
+        count, per_size = folds.fold_chunks(tables, table, highs, reduce, reducer(n)[1])
         assert seen == [(8, 2**low_bits)]  # traced once, one group of 8 chunks per step
         want_count, want_per_size = expected_reduction(tables, np.arange(2**n), n)
         np.testing.assert_array_equal(count, want_count)
@@ -226,7 +227,7 @@ def test_fold_chunks_reduces_like_the_full_table():
     np.testing.assert_allclose(cn, reduced.coalition_costs(tables, bits_to_masks(bits, n))[0],
                                rtol=1e-12)
     with pytest.raises(ValueError, match="multiple of group = 8"):
-        reduced.fold_chunks(tables, table, jnp.arange(12), *reducer(n))
+        folds.fold_chunks(tables, table, jnp.arange(12), *reducer(n))
 
 
 def test_fold_bitmasks_and_offsets():
@@ -234,7 +235,7 @@ def test_fold_bitmasks_and_offsets():
     tables = reduced.coalition_tables(unstack(games(n, t), 2))
     rng = np.random.default_rng(0)
     bits = rng.integers(1, 2**n, (6, 50))
-    count, per_size = reduced.fold_bitmasks(tables, bits, *reducer(n), group=2)
+    count, per_size = folds.fold_bitmasks(tables, bits, *reducer(n), group=2)
     want_count, want_per_size = expected_reduction(tables, bits.reshape(-1), n)
     np.testing.assert_array_equal(count, want_count)
     np.testing.assert_allclose(per_size, want_per_size, rtol=1e-12)
@@ -280,7 +281,7 @@ def test_costs_from_sums_is_the_gemm_stage():
     low = reduced.subset_sums(tables, n)
     assert low.shape == (tables.width, 2**n)
     np.testing.assert_allclose(low.T, sums, rtol=1e-14)
-    columns = reduced._costs_columns(tables, low)
+    columns = reduced.tables._costs_columns(tables, low)
     np.testing.assert_allclose(columns[0].T, direct[0], rtol=1e-14)
     np.testing.assert_allclose(columns[1].T, direct[1], rtol=1e-14)
 

@@ -4,6 +4,5 @@ from .certify import Certificate, certify
 from .closed_form import equilibrium
 from .coalitions import Coalitions, coalition_lists, membership, players
 from .game import ChargingGame
-from .structures import PartitionSweep, Structure, partitions
 from .metrics import GroupCosts, Ratios, cost_ratios, group_cost, group_costs, station_costs
 from .theorems import TheoremCondition, theorem_4_7, theorem_4_11

@@ -4,7 +4,7 @@ The slower path of :func:`evjax.sweep`. The closed forms behind the fast engine 
 under x >= 0, rate limits or a grid capacity, so every coalition's C-Nash equilibrium is a
 solve of :func:`evjax.solvers.solve`, with the coalition given as data (a membership row, see
 ``evjax.charging.constrained``): one compiled solve, vmapped over batches of coalitions. The
-ratios then go through the same reduction as the fast engine (:func:`summary.fold_groups`)
+ratios then go through the same reduction as the fast engine (:func:`reduce.fold_groups`)
 and the same :class:`SweepResult`, so the two paths report alike.
 """
 
@@ -20,11 +20,13 @@ import numpy as np
 
 from ..charging.constrained import ConstrainedChargingGame
 from ..charging.metrics import station_costs
+from .._progress import progress_bar
 from ..charging.reduced import ratios_from_costs
 from ..solvers import RESULTS, solve
-from .engine import make_plan
+from .plan import make_plan, sweep_tables
+from .reduce import fold_groups
 from .result import SweepResult, finalize
-from .summary import empty_summary, fold_groups
+from .summary import empty_summary
 
 MAX_FREE = 16  # 65,536 coalitions: minutes of NI solves on a laptop core
 
@@ -66,10 +68,8 @@ def sweep_constrained(
     point that is not an equilibrium. Histogram edges span the ratios found (padded by a
     quarter of their range), since all of them are in memory here.
     """
-    from .api import _progress
-
-    plan = make_plan(game.game, sizes=sizes, include=include, exclude=exclude, top_k=top_k,
-                     tol=tol, edges=(0.0, 1.0), low_bits=0)
+    plan = make_plan(sweep_tables(game.game), sizes=sizes, include=include, exclude=exclude,
+                     top_k=top_k, tol=tol, edges=(0.0, 1.0), low_bits=0)
     n, n_free = plan.n_stations, len(plan.free)
     if n_free > MAX_FREE:
         raise ValueError(
@@ -78,13 +78,11 @@ def sweep_constrained(
             "include or exclude"
         )
     codes = np.arange(plan.n_codes, dtype=np.int64)
-    masks = np.zeros((plan.n_codes, n))
-    masks[:, list(plan.include)] = 1.0
-    for bit, station in enumerate(plan.free):
-        masks[:, station] = (codes >> bit) & 1
+    masks = plan.masks(codes)
     batch = min(batch, plan.n_codes + 1)
     run = _solver(game, solver_options)
-    bar = _progress(plan.n_codes, progress)
+    bar = progress_bar(plan.n_codes, enabled=progress, desc="sweep", unit="coal",
+                       unit_scale=True, smoothing=0.1)
     t0 = time.perf_counter()
     costs, results = [], []
     # Row 0 of the first batch: the Nash game (all-zero membership).
@@ -95,10 +93,8 @@ def sweep_constrained(
         c, r = run(jnp.asarray(np.concatenate([chunk, pad])))
         costs.append(np.asarray(c)[: len(chunk)])
         results.append(np.asarray(r)[: len(chunk)])
-        if bar is not None:
-            bar.update(len(chunk) - (start == 0))
-    if bar is not None:
-        bar.close()
+        bar.update(len(chunk) - (start == 0))
+    bar.close()
     costs, results = np.concatenate(costs), np.concatenate(results)
     failed = np.flatnonzero(results != RESULTS.successful)
     if failed.size:
