@@ -37,13 +37,13 @@ from .table import block_rows, check_table, write_part
 
 
 def sweep(
-    game: ChargingGame,
+    game: ChargingGame | ConstrainedChargingGame,
     *,
     sizes: str | Sequence[int] | None = None,
     include: Sequence[int] = (),
     exclude: Sequence[int] = (),
     top_k: int = 10,
-    tol: float = 1e-9,
+    tol=1e-9,  # any value: refused with a ValueError naming it unless finite and >= 0
     bins: int = 60,
     out: str | Path | None = None,
     table: bool = False,

@@ -53,7 +53,7 @@ def sweep_constrained(
     include: Sequence[int] = (),
     exclude: Sequence[int] = (),
     top_k: int = 10,
-    tol: float = 1e-9,
+    tol=1e-9,  # checked by make_plan
     bins: int = 60,
     progress: bool | None = None,
     batch: int = 256,

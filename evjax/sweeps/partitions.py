@@ -161,9 +161,9 @@ def _chunks(labels_iter, chunk: int):
 def partitions(
     game: ChargingGame,
     *,
-    top_k: int = 10,
-    tol: float = 1e-9,
-    chunk: int = 1 << 14,
+    top_k=10,
+    tol=1e-9,
+    chunk=1 << 14,
     tables: bool = False,
 ) -> PartitionSweep:
     """Evaluate every coalition structure (set partition) of a game with N <= 12 stations.
@@ -173,7 +173,8 @@ def partitions(
     the total cost c_[N] (eq (5)), M_[N] and each block's ratio M_B (Eval-Metric), computed in
     O(N^2) work (module docstring) and reduced on the device chunk by chunk.
 
-    Arguments:
+    Arguments (``top_k``, ``tol`` and ``chunk`` are left unannotated: any other value is
+    refused with a ``ValueError`` naming it, not a type-check error):
         game: a single game with scalar b (time-varying b raises ``ValueError``).
         top_k: how many structures the two rankings keep (>= 1).
         tol: a group *gains* when its ratio M > 1 + tol (for the two counts).

@@ -195,7 +195,7 @@ def make_plan(
     include: Sequence[int] = (),
     exclude: Sequence[int] = (),
     top_k: int = 10,
-    tol: float = 1e-9,
+    tol=1e-9,  # any value: refused with a ValueError unless finite and >= 0
     edges: Sequence[float] | None = None,
     bins: int = 60,
     low_bits: int | None = None,

@@ -23,6 +23,9 @@ from jaxtyping import Array, Float, Int
 from .topk import NO_CODE, merge_best
 
 GROUPS = ("all", "coalition", "outside")
+# A summary's fields are device arrays while blocks fold them, numpy arrays once merged on the
+# host (:func:`merge`) or loaded from a checkpoint.
+HostOrDevice = Array | np.ndarray
 # Codes from here up are not coalitions (whose codes are int64 bitmasks below 2^62): list
 # entries that only hold a bound (see ``bound_lists``) and exhausted entries (NO_CODE).
 FIRST_FILL = 1 << 62
@@ -38,20 +41,22 @@ class Summary(eqx.Module):
         hist: (G, bins + 2) counts over ``edges`` with under- and overflow at the ends.
         top_value, top_code, bottom_value, bottom_code: (G, k) the k largest / smallest
             ratios and their coalitions' bit codes, ordered by value then by code.
+
+    Fields are JAX arrays on the device and numpy arrays on the host (``HostOrDevice``).
     """
 
-    n_evaluated: Int[Array, ""]
-    above_one: Int[Array, " G"]
-    below_one: Int[Array, " G"]
-    size_count: Int[Array, "S G"]
-    size_sum: Float[Array, "S G"]
-    size_min: Float[Array, "S G"]
-    size_max: Float[Array, "S G"]
-    hist: Int[Array, "G B"]
-    top_value: Float[Array, "G k"]
-    top_code: Int[Array, "G k"]
-    bottom_value: Float[Array, "G k"]
-    bottom_code: Int[Array, "G k"]
+    n_evaluated: Int[HostOrDevice, ""]
+    above_one: Int[HostOrDevice, " G"]
+    below_one: Int[HostOrDevice, " G"]
+    size_count: Int[HostOrDevice, "S G"]
+    size_sum: Float[HostOrDevice, "S G"]
+    size_min: Float[HostOrDevice, "S G"]
+    size_max: Float[HostOrDevice, "S G"]
+    hist: Int[HostOrDevice, "G B"]
+    top_value: Float[HostOrDevice, "G k"]
+    top_code: Int[HostOrDevice, "G k"]
+    bottom_value: Float[HostOrDevice, "G k"]
+    bottom_code: Int[HostOrDevice, "G k"]
 
 
 def dtypes():
@@ -126,7 +131,7 @@ def merge(a: Summary, b: Summary) -> Summary:
     top_value, top_code = best("top", True)
     bottom_value, bottom_code = best("bottom", False)
     return Summary(
-        n_evaluated=a["n_evaluated"] + b["n_evaluated"],
+        n_evaluated=np.asarray(a["n_evaluated"] + b["n_evaluated"]),  # 0-d, not a scalar
         above_one=a["above_one"] + b["above_one"],
         below_one=a["below_one"] + b["below_one"],
         size_count=a["size_count"] + b["size_count"],

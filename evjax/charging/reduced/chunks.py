@@ -21,13 +21,13 @@ def chunk_bits(table: SubsetTable | GramTable, highs: Int[ArrayLike, "*G"]) -> I
 
 
 def chunk_costs(
-    tables: CoalitionTables, table: SubsetTable, high
+    tables: CoalitionTables, table: SubsetTable | GramTable, high: Int[ArrayLike, ""]
 ) -> tuple[Float[Array, "J 3"], Float[Array, "J 3"]]:
     """(C-Nash, Nash) group costs (2^L, 3) of the 2^L coalitions of the chunk ``high``.
 
-    ``table`` is ``subset_table(tables, L)``; ``high`` an integer (traced ok). Row j is the
-    bitmask ``(high << L) | table.codes[j]`` (:func:`chunk_bits`); columns (all, coalition,
-    outside). The empty coalition (bitmask 0) follows the module's conventions.
+    ``table`` is ``subset_table(tables, L)`` or ``gram_table(tables, L)``; ``high`` an
+    integer (traced ok). Row j is the bitmask ``(high << L) | table.codes[j]``
+    (:func:`chunk_bits`); columns (all, coalition, outside). The empty coalition (bitmask 0) follows the module's conventions.
     """
     return _chunk_costs(tables, table, jnp.asarray(high))
 
