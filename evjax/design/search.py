@@ -38,6 +38,7 @@ from jaxtyping import Array, Float
 
 from ..charging.game import ChargingGame
 from ..charging.metrics import Ratios, cost_ratios
+from ..sweeps.plan import pinned_stations
 from .objective import Group, Kind, Objective, objective
 from .projections import sized_box
 
@@ -73,10 +74,7 @@ def constraints(
     exclude: Sequence[int] = (), min_size: int = 1,
 ) -> Constraints:
     """Validate the options of :func:`coalition_search` (``ValueError`` naming the value)."""
-    inc, exc = _indices("include", include, n), _indices("exclude", exclude, n)
-    both = sorted(set(inc) & set(exc))
-    if both:
-        raise ValueError(f"stations {both} are both in include and in exclude")
+    inc, exc = pinned_stations(n, include, exclude)
     top = n - len(exc) - (1 if group == "outside" else 0)  # the outside group must be non-empty
     low = max(min_size, len(inc), 1)
     if size is not None:
@@ -92,17 +90,6 @@ def constraints(
     if low > top:
         raise ValueError(f"no coalition satisfies the constraints (sizes [{low}, {top}])")
     return Constraints(n, low, top, tuple(inc), tuple(exc))
-
-
-def _indices(name, values, n):
-    out = []
-    for v in values:
-        if isinstance(v, (bool, np.bool_)) or int(v) != v or not 0 <= int(v) < n:
-            raise ValueError(f"{name} must hold station indices in [0, {n}), got {v!r}")
-        out.append(int(v))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name} repeats a station: {out}")
-    return out
 
 
 # -- 1. relaxed ascent -------------------------------------------------------------------
