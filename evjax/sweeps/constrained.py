@@ -102,14 +102,34 @@ def sweep_constrained(
             f"{plan.members(int(k) - 1) if k else 'Nash'}: {RESULTS.message(results[k])}"
             for k in failed[:5])
         raise RuntimeError(f"{failed.size} of {len(rows)} equilibrium solves failed ({shown})")
-    nash, cnash = costs[0], costs[1:]
+    ratios = _group_ratios(masks, cnash=costs[1:], nash=costs[0])
+    plan, summary = _summarise(plan, codes, masks, ratios, bins=bins, top_k=top_k, tol=tol)
+
+    def ratios_of(coalitions):
+        codes = [sum(1 << bit for bit, station in enumerate(plan.free) if station in members)
+                 for members in coalitions]
+        return ratios[:, codes].T
+
+    return finalize(summary, plan, ratios_of, time.perf_counter() - t0)
+
+
+def _group_ratios(masks: np.ndarray, *, cnash: np.ndarray, nash: np.ndarray) -> np.ndarray:
+    """Ratios (3, C) (all, coalition, outside) from station costs at each C-Nash (C, N) and
+    at Nash (N,), for the coalitions ``masks`` (C, N)."""
 
     def groups(c):  # (3, C): all, coalition, outside
         return np.stack([c.sum(axis=-1), (masks * c).sum(axis=-1), ((1 - masks) * c).sum(axis=-1)])
 
-    ratios = np.asarray(ratios_from_costs(jnp.asarray(groups(cnash)),
-                                          jnp.asarray(groups(np.broadcast_to(nash, cnash.shape)))))
+    return np.asarray(ratios_from_costs(jnp.asarray(groups(cnash)),
+                                        jnp.asarray(groups(np.broadcast_to(nash, cnash.shape)))))
 
+
+def _summarise(plan, codes, masks, ratios, *, bins: int, top_k: int, tol):
+    """(plan with histogram edges around the counted ratios, the :class:`Summary`).
+
+    One chunk per coalition (L = 0): chunk c is the coalition with code c.
+    """
+    n = plan.n_stations
     size_ok = np.zeros(n + 1, bool)
     size_ok[list(plan.sizes)] = True
     sizes_of = masks.sum(axis=1).astype(int)
@@ -118,17 +138,10 @@ def sweep_constrained(
     lo, hi = min(lo, 1.0), max(hi, 1.0)
     pad = 0.25 * (hi - lo) + 1e-12 * max(abs(hi), 1.0)
     plan = dataclasses.replace(plan, edges=tuple(np.linspace(lo - pad, hi + pad, bins + 1)))
-
-    # One chunk per coalition (L = 0): chunk c is the coalition with code c.
     summary = fold_groups(
         empty_summary(n, bins, top_k), jnp.asarray(codes[:, None]),
         jnp.asarray(ratios[:, :, None]), jnp.asarray(sizes_of, jnp.int32), jnp.asarray(size_ok),
         edges=jnp.asarray(plan.edges), tol=tol,
     )
+    return plan, summary
 
-    def ratios_of(coalitions):
-        codes = [sum(1 << bit for bit, station in enumerate(plan.free) if station in members)
-                 for members in coalitions]
-        return ratios[:, codes].T
-
-    return finalize(summary, plan, ratios_of, time.perf_counter() - t0)

@@ -184,31 +184,14 @@ def partitions(
 
     Returns a :class:`PartitionSweep`. ``ValueError`` for N > 12 (Bell(13) = 27,644,437).
     """
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    _check_options(top_k, tol, chunk)
     pt = partition_tables(game)
     n = pt.n_stations
     n_total = bell_number(n)
     chunk = min(chunk, n_total)
     k = min(top_k, n_total)
-    dtype = pt.subsets.dtype
-
-    def empty():
-        return (jnp.full((k,), -jnp.inf, dtype), jnp.zeros((k,), jnp.int32),
-                jnp.zeros((k, n), jnp.int8))
-
-    def fold(carry, labels, start, rows):
-        return _fold_chunk(
-            pt, jnp.asarray(labels), jnp.int32(start), jnp.int32(rows), jnp.asarray(tol, dtype),
-            carry, k,
-        )
-
-    init = {"counts": jnp.zeros(2, jnp.int32), "by_total": empty(), "by_worst": empty()}
-    carry = init
+    fold = _Fold(pt, tol, k)
+    carry = fold.init
     kept: list[tuple[np.ndarray, jax.Array, jax.Array]] = []
     start = 0
     for labels, rows in _chunks(restricted_growth_strings(n, chunk), chunk):
@@ -218,25 +201,67 @@ def partitions(
         start += rows
     if start != n_total:  # the enumeration is the contract; never report a partial sweep
         raise RuntimeError(f"enumerated {start} structures, expected Bell({n}) = {n_total}")
+    out = _report(fold, carry, chunk, n_structures=start)
+    if tables:
+        out["labels"] = np.concatenate([lab for lab, _, _ in kept])
+        out["totals"] = np.concatenate([np.asarray(tot) for _, tot, _ in kept])
+        out["block_ratios"] = np.concatenate([np.asarray(rat) for _, _, rat in kept])
+    return PartitionSweep(**out)
 
-    # Nash, the grand coalition and both rankings, through the same compiled chunk function
+
+def _check_options(top_k, tol, chunk) -> None:
+    """``ValueError`` naming a bad ``top_k``, ``tol`` or ``chunk`` of :func:`partitions`."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+
+
+class _Fold:
+    """One chunk of label arrays folded into the counts and rankings (:func:`_fold_chunk`)."""
+
+    def __init__(self, tables: PartitionTables, tol: float | int, k: int):
+        self.tables, self.k, self.tol = tables, k, tol
+        dtype, n = tables.subsets.dtype, tables.n_stations
+
+        def empty():
+            return (jnp.full((k,), -jnp.inf, dtype), jnp.zeros((k,), jnp.int32),
+                    jnp.zeros((k, n), jnp.int8))
+
+        self.init = {"counts": jnp.zeros(2, jnp.int32), "by_total": empty(), "by_worst": empty()}
+
+    def __call__(self, carry, labels, start, rows):
+        dtype = self.tables.subsets.dtype
+        return _fold_chunk(self.tables, jnp.asarray(labels), jnp.int32(start), jnp.int32(rows),
+                           jnp.asarray(self.tol, dtype), carry, self.k)
+
+
+def _report(fold: _Fold, carry, chunk: int, *, n_structures: int) -> dict:
+    """The fields of a :class:`PartitionSweep` (without its tables) from the final ``carry``.
+
+    Nash, the grand coalition and both rankings are re-evaluated through the same compiled
+    chunk function, so the reported numbers are those the rankings compared.
+    """
+    n, k = fold.tables.n_stations, fold.k
     keys = [np.asarray(carry[name][0]) for name in ("by_total", "by_worst")]
     reported = np.concatenate(
         [np.stack([np.arange(n), np.zeros(n)]).astype(np.int8)]
         + [np.asarray(carry[name][2]) for name in ("by_total", "by_worst")]
     )
     pieces = [reported[i : i + chunk] for i in range(0, len(reported), chunk)]
-    evaluated = [fold(init, labels, 0, rows)[1] for labels, rows in _chunks(pieces, chunk)]
+    evaluated = [fold(fold.init, labels, 0, rows)[1] for labels, rows in _chunks(pieces, chunk)]
     totals = np.concatenate([np.asarray(tot) for tot, _ in evaluated])[: len(reported)]
     ratios = np.concatenate([np.asarray(rat) for _, rat in evaluated])[: len(reported)]
-    nash_total = float(pt.nash_total)
+    nash_total = float(fold.tables.nash_total)
     nash, grand, *ranked = _structures(reported, totals, ratios, nash_total)
     by_total = [s for s, key in zip(ranked[:k], keys[0]) if np.isfinite(key)]
     by_worst = [s for s, key in zip(ranked[k:], keys[1]) if np.isfinite(key)]
     counts = np.asarray(carry["counts"])
-    out = dict(
+    return dict(
         n_stations=n,
-        n_structures=start,
+        n_structures=n_structures,
         nash_total=nash_total,
         nash=nash,
         grand=grand,
@@ -244,10 +269,5 @@ def partitions(
         best_worst_ratio=tuple(by_worst),
         n_coalitions_gain=int(counts[0]),
         n_players_gain=int(counts[1]),
-        tol=float(tol),
+        tol=float(fold.tol),
     )
-    if tables:
-        out["labels"] = np.concatenate([lab for lab, _, _ in kept])
-        out["totals"] = np.concatenate([np.asarray(tot) for _, tot, _ in kept])
-        out["block_ratios"] = np.concatenate([np.asarray(rat) for _, _, rat in kept])
-    return PartitionSweep(**out)

@@ -22,7 +22,8 @@ BOUND_MARGIN = 1e-9
 
 
 @eqx.filter_jit(**REPRODUCIBLE_JIT)
-def coalition_ratios(tables: CoalitionTables, masks: Float[ArrayLike, "B N"]) -> Float[Array, "B 3"]:
+def coalition_ratios(tables: CoalitionTables,
+                     masks: Float[ArrayLike, "B N"]) -> Float[Array, "B 3"]:
     """The three ratios (B, 3) of 0/1 ``masks`` (B, N), compiled like a sweep's blocks.
 
     A sweep's pilot sample and its top-k lists use this, so that they too are the same in

@@ -8,6 +8,7 @@ and counts nowhere.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -33,6 +34,16 @@ def popcount_offsets(low_bits: int) -> np.ndarray:
     """Where each subset size starts in :func:`popcount_order`: (L + 2,) offsets."""
     counts = [math.comb(low_bits, k) for k in range(low_bits + 1)]
     return np.concatenate([[0], np.cumsum(counts)])
+
+
+def size_classes(op, x, *, offsets):
+    """``op`` over each size class of the last axis, (..., B) -> (..., L + 1).
+
+    Columns are in :func:`popcount_order`, so class k is the static slice
+    ``offsets[k]:offsets[k + 1]`` (``offsets`` = :func:`popcount_offsets`).
+    """
+    return jnp.stack([op(x[..., offsets[k]:offsets[k + 1]], axis=-1)
+                      for k in range(len(offsets) - 1)], axis=-1)
 
 
 def fold_groups(
@@ -82,10 +93,7 @@ def fold_groups(
     lo = jnp.where(defined, ratios, jnp.inf)
     zero = jnp.where(defined, ratios, 0.0)
 
-    def by_class(op, x):  # (G, C, B) -> (G, C, L + 1): op over each size class of a chunk
-        return jnp.stack([op(x[:, :, offsets[k]:offsets[k + 1]], axis=2)
-                          for k in range(low + 1)], axis=2)
-
+    by_class = functools.partial(size_classes, offsets=offsets)  # (G, C, B) -> (G, C, L + 1)
     onehot = chunk_sizes[None] == jnp.arange(s, dtype=base.dtype)[:, None, None]  # (S, C, L+1)
 
     def to_sizes(op, x, fill):  # (G, C, L + 1) -> (S, G)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from .reduce import histogram, popcount_offsets
+from .reduce import histogram, popcount_offsets, size_classes
 from .summary import GROUPS, Summary, dtypes
 from .topk import update_lists
 
@@ -90,13 +90,8 @@ def tally_groups(
     ok = jnp.concatenate([jnp.broadcast_to(ok_class[:, k, None], (n_chunks, count))
                           for k, count in enumerate(np.diff(popcount_offsets(low)))], axis=1)
 
-    def masked(r):  # (defined, hi, lo, zero): hi/lo/zero are -inf/+inf/0 where undefined
-        defined = jnp.isfinite(r)
-        return (defined, jnp.where(defined, r, -jnp.inf), jnp.where(defined, r, jnp.inf),
-                jnp.where(defined, r, 0.0))
-
     r = jnp.where(ok[None], ratios, jnp.nan)
-    defined, hi, lo, zero = masked(r)
+    defined, hi, lo, zero = _masked(r)
     weight = np.bitwise_count(np.arange(n_chunks))
 
     def rows(op, x):  # (K, C, B) -> (K, m + 1, B): row w combines the chunks of popcount w
@@ -125,7 +120,7 @@ def tally_groups(
                                           zero <= summary.bottom_value[:, -1, None, None])])
 
     def extremes():  # inside the lax.conds, so that hi and lo are not materialised for them
-        _, hi, lo, _ = masked(jnp.where(ok[None], ratios, jnp.nan))
+        _, hi, lo, _ = _masked(jnp.where(ok[None], ratios, jnp.nan))
         return hi.reshape(3, -1), lo.reshape(3, -1)
 
     top, bottom = update_lists(summary, extremes, codes.reshape(-1), jnp.any(top_hits > 0),
@@ -151,9 +146,7 @@ def settle(summary: Summary, tally: Tally, size_ok: Bool[Array, " S"]) -> Summar
     s = summary.size_count.shape[0]
     offsets = popcount_offsets(low)
 
-    def by_class(op, x):  # (K, P, B) -> (K, P, L + 1)
-        return jnp.stack([op(x[..., offsets[k]:offsets[k + 1]], axis=-1)
-                          for k in range(low + 1)], axis=-1)
+    by_class = functools.partial(size_classes, offsets=offsets)  # (K, P, B) -> (K, P, L + 1)
 
     sizes = np.arange(p)[:, None] + np.arange(low + 1)  # (P, L + 1): p + k
     onehot = (sizes == np.arange(s)[:, None, None]) & size_ok[:, None, None]  # (S, P, L + 1)
@@ -176,3 +169,9 @@ def settle(summary: Summary, tally: Tally, size_ok: Bool[Array, " S"]) -> Summar
                              to_sizes(jnp.max, by_class(jnp.max, tally.max), -jnp.inf)),
     )
 
+
+def _masked(r):
+    """(defined, hi, lo, zero) of ratios ``r``: hi/lo/zero are -inf/+inf/0 where undefined."""
+    defined = jnp.isfinite(r)
+    return (defined, jnp.where(defined, r, -jnp.inf), jnp.where(defined, r, jnp.inf),
+            jnp.where(defined, r, 0.0))

@@ -16,7 +16,7 @@ NO_CODE = np.iinfo(np.int64).max  # the code of an exhausted list entry
 
 
 def select(key, codes, k):
-    """The k largest ``key`` per row with their ``codes``, ties to the lowest code: (G, n) -> (G, k).
+    """The k largest ``key`` (G, n) per row with their ``codes``, ties to the lowest code: (G, k).
 
     k passes of a row maximum (no sort: XLA's CPU sort is slow). Each pass takes the largest
     key, then the lowest code among entries with that key, and removes that entry (key -inf,

@@ -41,17 +41,18 @@ zeros. The Nash costs need no solve per coalition: they are sums of the per-stat
 Ways of forming the sums, one module each (the folds over many coalitions that drive
 sweeps, ``fold_bitmasks`` and ``fold_chunks``, live in :mod:`evjax.sweeps.folds`):
 
-* ``tables``: :class:`CoalitionTables`, :func:`group_sums` / :func:`coalition_costs`: masks (B, N) times the
-  feature table (a GEMM, O(N W) per coalition), for arbitrary coalitions.
-* ``subsets`` and ``chunks``: :func:`subset_table` + :func:`chunk_costs`: for the 2^L coalitions
-  ``(high << L) | j`` of a chunk the sums are (sums of the high stations) + (column j of a
-  table of all 2^L subsets of the L low stations), O(W) per coalition: for enumerations.
-* ``gram``: :func:`gram_table` in place of :func:`subset_table` (the sweeps' default): every sum over
-  t in the cost loop is a combination of five products of the T-vectors XC, XM, PZ and their
-  products with a_c. The products of (low subset + chunk) are the two parts' own products
-  plus cross terms; the low part's vectors are affine in its memberships, so the cross
-  terms of a group of chunks with all 2^L subsets are O(G L T) coefficients and one matrix
-  product (5 G, 2L + 1) x (2L + 1, 2^L), then O(1) work per coalition.
+* ``tables``: :class:`CoalitionTables`, :func:`group_sums` / :func:`coalition_costs`: masks
+  (B, N) times the feature table (a GEMM, O(N W) per coalition), for arbitrary coalitions.
+* ``subsets`` and ``chunks``: :func:`subset_table` + :func:`chunk_costs`: for the 2^L
+  coalitions ``(high << L) | j`` of a chunk the sums are (sums of the high stations) +
+  (column j of a table of all 2^L subsets of the L low stations), O(W) per coalition: for
+  enumerations.
+* ``gram``: :func:`gram_table` in place of :func:`subset_table` (the sweeps' default): every
+  sum over t in the cost loop is a combination of five products of the T-vectors XC, XM, PZ
+  and their products with a_c. The products of (low subset + chunk) are the two parts' own
+  products plus cross terms; the low part's vectors are affine in its memberships, so the
+  cross terms of a group of chunks with all 2^L subsets are O(G L T) coefficients and one
+  matrix product (5 G, 2L + 1) x (2L + 1, 2^L), then O(1) work per coalition.
 
 Speed (``benchmarks/micro_reduced.py``): the loop over t is unrolled so that the whole cost
 stage is one elementwise loop over coalitions, and the folds materialise each group's costs

@@ -27,7 +27,8 @@ def chunk_costs(
 
     ``table`` is ``subset_table(tables, L)`` or ``gram_table(tables, L)``; ``high`` an
     integer (traced ok). Row j is the bitmask ``(high << L) | table.codes[j]``
-    (:func:`chunk_bits`); columns (all, coalition, outside). The empty coalition (bitmask 0) follows the module's conventions.
+    (:func:`chunk_bits`); columns (all, coalition, outside). The empty coalition (bitmask 0)
+    follows the package's conventions.
     """
     return _chunk_costs(tables, table, jnp.asarray(high))
 
