@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Int
 
-from ..charging.reduced import CoalitionTables, GramTable, SubsetTable, chunk_bits
-from ..charging.reduced.gram import _gram_group_costs
-from ..charging.reduced.subsets import _sums_group_costs, high_sums
-from ..charging.reduced.tables import _gemm_group_costs, _stack
+from ..charging.reduced import CoalitionTables, GramTable, SubsetTable, chunk_bits, high_sums
+from ..charging.reduced.gram import gram_group_costs
+from ..charging.reduced.subsets import subset_group_costs
+from ..charging.reduced.tables import gemm_group_costs, stack_costs
 
 Reduce = Callable[[Any, Array, Array, Array], Any]
 
@@ -44,7 +44,7 @@ def _fold(tables, costs_of, bits_of, xs, reduce, init):
 
     def step(carry, x):
         c, n = costs_of(x)
-        cnash, nash = _stack(tables, c.real, c.imag, n.real, n.imag)
+        cnash, nash = stack_costs(tables, c.real, c.imag, n.real, n.imag)
         return reduce(carry, bits_of(x), cnash, nash), None
 
     carry, _ = jax.lax.scan(step, init, xs)
@@ -82,7 +82,8 @@ def fold_chunks(
     is called once per group with ``bits`` (group, 2^L) the bitmasks (:func:`chunk_bits`) and
     ``cnash``, ``nash`` (3, group, 2^L) the group costs (rows all, coalition, outside). It must
     be jit-traceable; ``init`` is the initial carry. Memory is O(group * 2^L), whatever H.
-    The empty coalition (bitmask 0) and the grand coalition follow the module's conventions.
+    The empty coalition (bitmask 0) and the grand coalition follow the conventions of
+    :mod:`evjax.charging.reduced`.
     Fastest on CPU (T = 24): a :class:`GramTable`, L = 11, group = 8 (a
     :class:`SubsetTable` at L = 9 is about 1.5x slower), no ``lax.top_k`` or sort per group.
     On a GPU: a :class:`GramTable`, L = 14, group = 256 (4M coalitions per step).
@@ -96,7 +97,7 @@ def _fold_chunks(tables, table, highs, reduce, init):
     if isinstance(table, GramTable):
         return _fold(
             tables,
-            lambda hg: _packed(_gram_group_costs(
+            lambda hg: _packed(gram_group_costs(
                 tables, table, jax.vmap(lambda h: high_sums(tables, h, table.low_bits))(hg))),
             lambda hg: chunk_bits(table, hg),
             highs,
@@ -105,7 +106,7 @@ def _fold_chunks(tables, table, highs, reduce, init):
         )
     return _fold(
         tables,
-        lambda hg: jax.lax.map(lambda hs: _packed(_sums_group_costs(tables, table, hs)),
+        lambda hg: jax.lax.map(lambda hs: _packed(subset_group_costs(tables, table, hs)),
                                jax.vmap(lambda h: high_sums(tables, h, table.low_bits))(hg)),
         lambda hg: chunk_bits(table, hg),
         highs,
@@ -143,7 +144,7 @@ def _fold_bitmasks(tables, bits, reduce, init):
 
     def costs_of(b):
         masks_t = ((b[None, :] >> jnp.arange(n, dtype=b.dtype)[:, None]) & 1).astype(dtype)
-        return _gemm_group_costs(tables, masks_t)
+        return gemm_group_costs(tables, masks_t)
 
     return _fold(tables, lambda x: jax.lax.map(lambda b: _packed(costs_of(b)), x), lambda x: x,
                  bits, reduce, init)

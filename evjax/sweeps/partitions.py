@@ -171,7 +171,7 @@ def partitions(
     Each of the Bell(N) partitions is the structure whose coalitions are its blocks of size >= 2
     (Remark 4.4); its equilibrium is Theorem 4.1's with the block-diagonal C. Per structure:
     the total cost c_[N] (eq (5)), M_[N] and each block's ratio M_B (Eval-Metric), computed in
-    O(N^2) work (module docstring) and reduced on the device chunk by chunk.
+    O(N^2) work (:mod:`evjax.charging.structures`) and reduced on the device chunk by chunk.
 
     Arguments (``top_k``, ``tol`` and ``chunk`` are left unannotated: any other value is
     refused with a ``ValueError`` naming it, not a type-check error):

@@ -9,9 +9,9 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .gram import GramTable, _gram_group_costs
+from .gram import GramTable, gram_group_costs
 from .subsets import SubsetTable, _chunk_group_costs, high_sums
-from .tables import CoalitionTables, _stack
+from .tables import CoalitionTables, stack_costs
 
 
 def chunk_bits(table: SubsetTable | GramTable, highs: Int[ArrayLike, "*G"]) -> Int[Array, "*G J"]:
@@ -37,5 +37,5 @@ def chunk_costs(
 def _chunk_costs(tables, table, high):
     if isinstance(table, GramTable):
         hs = high_sums(tables, high, table.low_bits)[None]
-        return _stack(tables, *(v[0] for v in _gram_group_costs(tables, table, hs)), axis=1)
-    return _stack(tables, *_chunk_group_costs(tables, table, high), axis=1)
+        return stack_costs(tables, *(v[0] for v in gram_group_costs(tables, table, hs)), axis=1)
+    return stack_costs(tables, *_chunk_group_costs(tables, table, high), axis=1)

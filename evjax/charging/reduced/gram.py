@@ -25,7 +25,7 @@ def gram_parts(tables: CoalitionTables, sums: Float[Array, "... W"]):
     the nine scalar sums (s_in, k_in, d_in, nash_in, s_out, h_out, k_out, d_out, nash_out),
     then the five products over t that the costs need, XC.XC, XC.XM, XM.XM, PZ.XC, PZ.XM,
     then XC.a_c, XM.a_c, PZ.a_c. Sums of two disjoint parts add, but for the five products,
-    which gain the cross terms (:func:`_gram_group_costs`).
+    which gain the cross terms (:func:`gram_group_costs`).
     """
     t, o = tables.n_steps, tables.width_in
     xc, xm, pz = sums[..., :t], sums[..., o:o + t], sums[..., o + t:o + 2 * t]
@@ -96,7 +96,7 @@ def _gram_table(tables, low_bits, codes, offset):
                      low_bits=low_bits)
 
 
-def _gram_group_costs(tables: CoalitionTables, table: GramTable, hs: Float[Array, "G W"]):
+def gram_group_costs(tables: CoalitionTables, table: GramTable, hs: Float[Array, "G W"]):
     """(c_C, c_out, nash_C, nash_out), each (G, 2^L), of the chunks with high sums ``hs``.
 
     The cost loop of :func:`_group_costs` with every sum over t written through the products

@@ -103,10 +103,11 @@ def high_sums(tables: CoalitionTables, high, low_bits: int) -> Float[Array, " W"
 
 def _chunk_group_costs(tables, table: SubsetTable, high):
     """(c_C, c_out, nash_C, nash_out), each (2^L,), of the bitmasks high * 2^L + j."""
-    return _sums_group_costs(tables, table, high_sums(tables, high, table.low_bits))
+    return subset_group_costs(tables, table, high_sums(tables, high, table.low_bits))
 
 
-def _sums_group_costs(tables, table: SubsetTable, hs):
-    """:func:`_chunk_group_costs` given the high stations' sums ``hs`` (W,)."""
+def subset_group_costs(tables: CoalitionTables, table: SubsetTable, hs: Float[Array, " W"]):
+    """(c_C, c_out, nash_C, nash_out), each (2^L,), of the chunk whose high stations' sums
+    are ``hs`` (W,) (the cost stage that the folds of :mod:`evjax.sweeps.folds` map over)."""
     out = _group_costs(tables, lambda k: table.sums[:, k, :] + hs[k])
     return tuple(v.reshape(table.size) for v in out)

@@ -24,7 +24,7 @@ from ..metrics import station_costs
 class CoalitionTables(eqx.Module):
     """Per-game precomputation for single-coalition sweeps (O(N T) once per game).
 
-    ``features`` (N, W), W = 3T + 9, has two parts per station i (notation of this module's
+    ``features`` (N, W), W = 3T + 9, has two parts per station i (notation of the package's
     docstring): the *in* part (first ``width_in`` = T + 4 columns, summed over the coalition)
     and the *out* part (last 2T + 5 columns, summed over the stations outside it):
 
@@ -100,7 +100,7 @@ _UNROLL_MAX_T = 64  # unroll the loop over t up to this many steps; above, a for
 def _group_costs(tables: CoalitionTables, row: Callable[[Any], Array]):
     """(c_C, c_out, nash_C, nash_out) of a batch of coalitions, each of the batch's shape.
 
-    ``row(k)`` returns feature k of the group sums (module docstring) for the whole batch;
+    ``row(k)`` returns feature k of the group sums (the package docstring) for the whole batch;
     k may be traced. The loop over t is unrolled, so that the whole computation is one
     elementwise loop over the batch with the sums over t as running accumulators: no
     intermediate of size T x batch exists.
@@ -149,8 +149,9 @@ def _group_costs(tables: CoalitionTables, row: Callable[[Any], Array]):
     return c_in, c_out, n_in, n_out
 
 
-def _stack(tables, c_in, c_out, n_in, n_out, axis=0):
-    """(cnash, nash) stacked along ``axis`` in the order (all, coalition, outside)."""
+def stack_costs(tables: CoalitionTables, c_in, c_out, n_in, n_out, axis: int = 0):
+    """(cnash, nash) of the group costs of :func:`_group_costs`, stacked along ``axis`` in the
+    order (all, coalition, outside)."""
     cnash = jnp.stack([c_in + c_out, c_in, c_out], axis=axis)
     nash = jnp.stack([jnp.broadcast_to(tables.nash_total, n_in.shape), n_in, n_out], axis=axis)
     return cnash, nash
@@ -164,7 +165,7 @@ def _costs_columns(tables: CoalitionTables, s):
     ``benchmarks/micro_reduced.py``, "engine-style"): compute it inside ``lax.map`` first, as
     :func:`fold_chunks` does.
     """
-    return _stack(tables, *_group_costs(tables, lambda k: s[k]))
+    return stack_costs(tables, *_group_costs(tables, lambda k: s[k]))
 
 
 def costs_from_sums(
@@ -174,12 +175,12 @@ def costs_from_sums(
 
     ``sums`` (B, W) holds per coalition the in part of ``tables.features`` summed over its
     members and the out part summed over the other stations (:func:`group_sums`). About 30 T
-    flops per coalition: the formulas of this module's docstring (eq (1), Theorem 4.1).
+    flops per coalition: the formulas of the package docstring (eq (1), Theorem 4.1).
     """
     if sums.ndim != 2 or sums.shape[1] != tables.width:
         raise ValueError(f"sums must have shape (B, {tables.width}), got {sums.shape}")
     sums_t = sums.T
-    return _stack(tables, *_group_costs(tables, lambda k: sums_t[k]), axis=1)
+    return stack_costs(tables, *_group_costs(tables, lambda k: sums_t[k]), axis=1)
 
 
 def group_sums(tables: CoalitionTables, masks: ArrayLike) -> Float[Array, "B W"]:
@@ -198,8 +199,9 @@ def _check_masks(tables, masks):
     return masks
 
 
-def _gemm_group_costs(tables, masks_t):
-    """_group_costs of masks given transposed, (N, B): the sums are formed columns-first."""
+def gemm_group_costs(tables: CoalitionTables, masks_t: Float[Array, "N B"]):
+    """:func:`_group_costs` of 0/1 masks given transposed, (N, B): the GEMM form, with the
+    sums formed columns-first."""
     o = tables.width_in
     f = tables.features
     sums_t = jnp.concatenate([f[:, :o].T @ masks_t, f[:, o:].T @ (1.0 - masks_t)], axis=0)
@@ -220,7 +222,7 @@ def coalition_costs(
 
 @eqx.filter_jit
 def _coalition_costs(tables, masks):
-    return _stack(tables, *_gemm_group_costs(tables, masks.T), axis=1)
+    return stack_costs(tables, *gemm_group_costs(tables, masks.T), axis=1)
 
 
 def bit_masks(bits: Int[ArrayLike, " B"], n: int, dtype=None) -> Float[Array, "B n"]:
