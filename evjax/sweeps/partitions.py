@@ -34,6 +34,8 @@ def _fold_chunk(tables, labels, start, n_valid, tol, carry, k: int):
     rows = jnp.arange(labels.shape[0], dtype=jnp.int32)
     valid = rows < n_valid
     nonempty, coalition = bits > 0, (bits & (bits - 1)) > 0  # >= 1 and >= 2 members
+    # M_B = Nash / C-Nash cost of every block that has members, negative costs included (not
+    # ratios_from_costs, whose rule maps a cost <= 0 to NaN); NaN for labels no station carries.
     ratio = jnp.where(nonempty, nash / jnp.where(nonempty, cost, 1.0), jnp.nan)
     losing = ~(ratio > 1.0 + tol)  # NaN (a zero cost) counts as not gaining
     total = row_sum(cost)
