@@ -22,11 +22,11 @@ __version__ = "0.1.0"
 
 # Where each public name lives: {public name: (module, name there)}.
 _EXPORTS = {
-    **{n: ("evjax.sweeps", n) for n in ("SweepResult", "sweep", "sweep_batch")},
+    **{n: ("evjax.sweeps", n) for n in (
+        "PartitionSweep", "Structure", "SweepResult", "partitions", "sweep", "sweep_batch")},
     **{n: ("evjax.charging", n) for n in (
-        "Certificate", "ChargingGame", "Coalitions", "GroupCosts", "PartitionSweep", "Ratios",
-        "Structure", "TheoremCondition", "certify", "coalition_lists", "cost_ratios",
-        "equilibrium", "group_cost", "group_costs", "membership", "partitions", "players",
+        "Certificate", "ChargingGame", "Coalitions", "GroupCosts", "Ratios", "TheoremCondition", "certify", "coalition_lists", "cost_ratios",
+        "equilibrium", "group_cost", "group_costs", "membership", "players",
         "station_costs", "theorem_4_7", "theorem_4_11")},
     "ConstrainedChargingGame": ("evjax.charging.constrained", "ConstrainedChargingGame"),
     "DeckGame": ("evjax.decks", "DeckGame"),
@@ -55,12 +55,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from . import charging, decks, design, io, reproduce, solvers, sweeps
-    from .charging import (Certificate, ChargingGame, Coalitions, GroupCosts, PartitionSweep,
-                           Ratios, Structure, TheoremCondition, certify, coalition_lists,
-                           cost_ratios, equilibrium, group_cost, group_costs, membership,
-                           partitions, players, station_costs, theorem_4_7, theorem_4_11)
+    from .charging import (Certificate, ChargingGame, Coalitions, GroupCosts, Ratios,
+                           TheoremCondition, certify, coalition_lists, cost_ratios, equilibrium,
+                           group_cost, group_costs, membership, players, station_costs,
+                           theorem_4_7, theorem_4_11)
     from .charging.constrained import ConstrainedChargingGame
     from .decks import DeckGame
     from .decks import build_game as build_deck_game
     from .decks import default_scenario as default_deck_scenario
-    from .sweeps import SweepResult, sweep, sweep_batch
+    from .sweeps import PartitionSweep, Structure, SweepResult, partitions, sweep, sweep_batch

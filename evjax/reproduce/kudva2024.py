@@ -30,8 +30,6 @@ tables.
 
 from __future__ import annotations
 
-import csv
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,7 +38,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._csv import write_csv
 from .._plotting import pyplot, save
+from .._progress import progress_bar
 from ..charging.closed_form import equilibrium
 from ..charging.examples import TYPE_H_FIG2, TYPE_L_FIG2, figure5_game, two_level_shares
 from ..charging.game import ChargingGame
@@ -320,14 +320,6 @@ def figure5() -> list[Figure5Cell]:
             for j, g in enumerate(GROUPS) for c, (o, i) in enumerate(cells)]
 
 
-def _write_csv(path: Path, header, rows) -> Path:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
 def _write_table(table: SizeTable, path: Path) -> Path:
     """Per size: size, typed_stations, n_draws, then per group the value (its column named
     after the averaging), se and, published, the authors' bar."""
@@ -341,7 +333,7 @@ def _write_table(table: SizeTable, path: Path) -> Path:
         for g in range(3):
             row += [table.value[j, g], table.se[j, g]] + ([table.bar[j, g]] if published else [])
         rows.append(row)
-    return _write_csv(path, header, rows)
+    return write_csv(path, header, rows)
 
 
 def _plot_sizes(table: SizeTable, path: Path) -> Path:
@@ -394,13 +386,6 @@ def _plot_figure5(cells: list[Figure5Cell], path: Path) -> Path:
     return save(fig, path)
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="kudva2024", unit="figure",
-                disable=not (enabled and sys.stderr.isatty()))
-
-
 def reproduce(out: Path, *, quick: bool = False, seed: int = 0,
               progress: bool = True) -> list[Path]:
     """Write paper 000's Figures 2-4 (both settings) and Figure 5 under ``out``.
@@ -419,14 +404,15 @@ def reproduce(out: Path, *, quick: bool = False, seed: int = 0,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with _progress(len(SETTINGS) + 1, progress) as bar:
+    with progress_bar(len(SETTINGS) + 1, enabled=None if progress else False, desc="kudva2024",
+                      unit="figure") as bar:
         for name, setting in SETTINGS.items():
             table = size_table(setting, quick=quick, seed=seed)
             written.append(_write_table(table, out / f"{name}.csv"))
             written.append(_plot_sizes(table, out / f"{name}.png"))
             bar.update()
         cells = figure5()
-        written.append(_write_csv(out / "fig5.csv",
+        written.append(write_csv(out / "fig5.csv",
                                   ["group", "outside", "inside", "ratio", "verdict"],
                                   [[c.group, c.outside, c.inside, c.ratio, c.verdict]
                                    for c in cells]))
