@@ -14,8 +14,8 @@ import jax
 import jax.flatten_util
 import jax.numpy as jnp
 
+from ._solution import Response
 from .game import AbstractNIGame
-from .response import Response
 
 
 def active_set(game: AbstractNIGame, x, response: Response):
