@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..solvers import RESULTS
+from ..solvers import result_message
 from .scenarios import EXPERIMENTS
 
 EXIT_NOT_CERTIFIED = 1
@@ -114,7 +114,7 @@ def _print(name, r, deck_names) -> None:
     print(f"   own-price elasticities over deck-hours: {ranges}, LC 0")
     for x in r.restarts:
         print(f"   restart at hour {x['hour']} from the global best response of deck(s) "
-              f"{x['decks']} (gain {x['gain']:.3g}): {RESULTS.message(x['result'])}")
+              f"{x['decks']} (gain {x['gain']:.3g}): {result_message(x['result'])}")
 
 
 def _write(out: Path, results, deck_names) -> None:

@@ -29,12 +29,11 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ._checks import check_steps, check_tol
 from ._solution import RESULTS, NISolution, from_code
-from .adjoint import AbstractAdjoint, ImplicitAdjoint
+from .adjoint import ImplicitAdjoint
 from .game import AbstractNIGame, violation
 from .options import solver_options
 from .relaxation import Relaxation, State
-from .response import AbstractResponse
-from .step import AbstractStepRule, OptimalStep
+from .step import OptimalStep
 
 
 def _relax(game, x0, **options) -> tuple[State, Array]:
@@ -54,9 +53,12 @@ def solve(
     game: AbstractNIGame,
     x0: Float[ArrayLike, "M T"] | None = None,
     *,
-    step: AbstractStepRule | str = OptimalStep(),
-    adjoint: AbstractAdjoint | str = ImplicitAdjoint(),
-    response: AbstractResponse | str | None = None,
+    # (The options are not annotated: solve checks them itself, with a ValueError naming the
+    # value: step an AbstractStepRule or str, adjoint an AbstractAdjoint or str, response an
+    # AbstractResponse, str or None.)
+    step=OptimalStep(),
+    adjoint=ImplicitAdjoint(),
+    response=None,
     tol: float = 1e-8,
     max_steps: int = 1000,
     throw: bool = True,

@@ -41,8 +41,9 @@ def _names(table) -> str:
     return ", ".join(repr(k) for k in table)
 
 
-def step_rule(step: AbstractStepRule | str, alpha: float | None = None) -> AbstractStepRule:
-    """The step rule of ``step`` (a rule, or its name with ``alpha`` for ``"constant"``)."""
+def step_rule(step, alpha=None) -> AbstractStepRule:
+    """The step rule of ``step`` (a rule, or its name with ``alpha`` for ``"constant"``).
+    (Arguments unannotated here and below: checked with a ValueError naming the value.)"""
     if alpha is not None:
         ConstantStep(alpha)  # its check: ValueError unless 0 < alpha <= 1
     if isinstance(step, AbstractStepRule):
@@ -58,7 +59,7 @@ def step_rule(step: AbstractStepRule | str, alpha: float | None = None) -> Abstr
     return OptimalStep()
 
 
-def adjoint_of(adjoint: AbstractAdjoint | str) -> AbstractAdjoint:
+def adjoint_of(adjoint) -> AbstractAdjoint:
     """The adjoint of ``adjoint`` (an adjoint, or its name)."""
     if isinstance(adjoint, AbstractAdjoint):
         return adjoint
@@ -68,8 +69,7 @@ def adjoint_of(adjoint: AbstractAdjoint | str) -> AbstractAdjoint:
     return ADJOINTS[adjoint]()
 
 
-def response_method(method: AbstractResponse | str, tol: float | None = None,
-                    max_steps: int | None = None, *, names=("method", "tol", "max_steps")
+def response_method(method, tol=None, max_steps=None, *, names=("method", "tol", "max_steps")
                     ) -> AbstractResponse:
     """The response method of ``method`` (a method, or its name with ``tol`` and
     ``max_steps``: defaults 1e-10 and 100). ``names``: how the caller spells the three."""
@@ -117,12 +117,12 @@ def optimal_response(
     tol: float = 1e-10,
     max_steps: int = 100,
     unrolled: bool = False,
-    method: AbstractResponse | str = "auto",
+    method="auto",
 ) -> Response:
     """Z(x): every player's best unilateral deviation from ``x`` at once, over the joint set
     (paper 003 eq (26)), with its multipliers.
 
-    ``method``: an :class:`AbstractResponse`, or ``"interior_point"`` (any game:
+    ``method`` (checked here, ValueError naming it): an :class:`AbstractResponse`, or ``"interior_point"`` (any game:
     :class:`InteriorPoint`, with ``tol`` its KKT tolerance relative to the largest loss
     gradient and ``max_steps`` its iteration cap), ``"water_filling"`` (the exact closed form
     :class:`WaterFilling`: players of one row each, quadratic, time-separable, no shared

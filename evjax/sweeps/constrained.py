@@ -21,7 +21,7 @@ import numpy as np
 from ..charging.constrained import ConstrainedChargingGame
 from ..charging.metrics import station_costs
 from ..charging.reduced import ratios_from_costs
-from ..solvers import RESULTS, solve
+from ..solvers import RESULTS, result_code, result_message, solve
 from .engine import make_plan
 from .result import SweepResult, finalize
 from .summary import empty_summary, fold_groups
@@ -39,7 +39,7 @@ def _solver(game: ConstrainedChargingGame, options: dict):
     def one(mask):
         sol = solve(ConstrainedChargingGame(game.game, mask, **constraints), throw=False,
                     **options)
-        return station_costs(game.game, sol.value), sol.result
+        return station_costs(game.game, sol.value), sol.code
 
     return jax.jit(jax.vmap(one))
 
@@ -100,10 +100,10 @@ def sweep_constrained(
     if bar is not None:
         bar.close()
     costs, results = np.concatenate(costs), np.concatenate(results)
-    failed = np.flatnonzero(results != RESULTS.successful)
+    failed = np.flatnonzero(results != int(result_code(RESULTS.successful)))
     if failed.size:
         shown = "; ".join(
-            f"{plan.members(int(k) - 1) if k else 'Nash'}: {RESULTS.message(results[k])}"
+            f"{plan.members(int(k) - 1) if k else 'Nash'}: {result_message(results[k])}"
             for k in failed[:5])
         raise RuntimeError(f"{failed.size} of {len(rows)} equilibrium solves failed ({shown})")
     nash, cnash = costs[0], costs[1:]
