@@ -122,11 +122,12 @@ def optimal_response(
     """Z(x): every player's best unilateral deviation from ``x`` at once, over the joint set
     (paper 003 eq (26)), with its multipliers.
 
-    ``method`` (checked here, ValueError naming it): an :class:`AbstractResponse`, or ``"interior_point"`` (any game:
-    :class:`InteriorPoint`, with ``tol`` its KKT tolerance relative to the largest loss
-    gradient and ``max_steps`` its iteration cap), ``"water_filling"`` (the exact closed form
-    :class:`WaterFilling`: players of one row each, quadratic, time-separable, no shared
-    constraints), or ``"auto"``: water filling where it applies. ``unrolled=True`` runs a
+    ``method`` (checked here, ValueError naming it): an :class:`AbstractResponse`, or
+    ``"interior_point"`` (any game: :class:`InteriorPoint`, with ``tol`` its KKT tolerance
+    relative to the largest loss gradient and ``max_steps`` its iteration cap),
+    ``"water_filling"`` (the exact closed form :class:`WaterFilling`: players of one row
+    each, quadratic, time-separable, no shared constraints), or ``"auto"``: water filling
+    where it applies. ``unrolled=True`` runs a
     fixed number of iterations in a ``lax.scan`` so that reverse-mode autodiff can go
     through it. A method object carries its own ``tol`` and ``max_steps``.
     """
