@@ -325,7 +325,7 @@ def test_invalid_solver_options_raise_value_errors_naming_them():
         (dict(step="fast"), r"step must be .*'fast'"),
         (dict(adjoint=OptimalStep()), r"adjoint must be an AbstractAdjoint.*OptimalStep"),
         (dict(adjoint="reverse"), r"adjoint must be .*'reverse'"),
-        (dict(response=ConstantStep()), r"response must be an AbstractResponse.*ConstantStep"),
+        (dict(response=ConstantStep()), r"response must be an AbstractResponse.*Constant"),
         (dict(response="newton"), r"response must be .*'newton'"),
         (dict(response_method="newton"), r"response must be .*'newton'"),
         (dict(step=ConstantStep(), alpha=0.3), r"alpha=0.3 goes with step='constant'"),

@@ -76,6 +76,7 @@ def _polish(game: AbstractNIGame, state: State, run=None):
 
 
 def _select(pred, a, b):
+    """The pytree ``a`` where ``pred``, else ``b``."""
     return jax.tree.map(lambda p, q: jnp.where(pred, p, q), a, b)
 
 
@@ -92,9 +93,11 @@ class Relaxation(eqx.Module):
     polish: bool
 
     def respond(self, x) -> Response:
+        """Z(x) by the response method (unrolled with the relaxation)."""
         return self.response.respond(self.game, x, unrolled=self.unrolled)
 
     def initial(self, x0) -> State:
+        """The state before the first evaluation, at ``x0``."""
         dtype = x0.dtype
         dummy = jax.eval_shape(self.respond, x0)
         zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), dummy)
