@@ -200,8 +200,8 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes=SIZE
         t0 = time.perf_counter()
         sol = jax.block_until_ready(solve[step](cg))
         compile_s[step] = time.perf_counter() - t0
-        log(f"evjax step={step}: result {int(sol.result)} "
-            f"({evjax.solvers.RESULTS.message(sol.result)}), {int(sol.steps)} steps, NI gap "
+        log(f"evjax step={step}: result {int(sol.code)} "
+            f"({sol.message}), {int(sol.steps)} steps, NI gap "
             f"{float(sol.gap):.2e}; first call (compilation) {compile_s[step]:.1f} s")
         name = f"evjax solve (step={step})"
         solutions[name] = np.asarray(sol.value)
@@ -258,7 +258,7 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes=SIZE
         first = time.perf_counter() - t0
         seconds, fastest_s, out = _timed_calls(run, a_batch, batch_repeats)
         batched[step] = (fastest_s, out)
-        codes = np.bincount(np.asarray(out.result), minlength=5)
+        codes = np.bincount(np.asarray(out.code), minlength=5)
         log(f"evjax batched step={step}: {batch} instances in {seconds:.2f} s (median of "
             f"{batch_repeats}; min {fastest_s:.2f}; compilation {first:.1f} s); result codes "
             f"{codes.tolist()}, steps up to "
@@ -276,7 +276,7 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes=SIZE
             batch_game, a_, chunk=chunk, tol=1e-8, step=step)).lower(a_batch).compile()
         first = time.perf_counter() - t0
         seconds, fastest_s, out = _timed_calls(run, a_batch, batch_repeats)
-        chunked[step] = (fastest_s, np.asarray(out.result))
+        chunked[step] = (fastest_s, np.asarray(out.code))
         same = float(np.abs(np.asarray(out.value) - np.asarray(batched[step][1].value)).max())
         log(f"evjax chunked step={step}: {batch} instances, {chunk} at a time, in "
             f"{seconds:.2f} s (median of {batch_repeats}; min {fastest_s:.2f}; compilation "
@@ -344,8 +344,8 @@ def measure(repeats=7, fd_repeats=3, seed=0, batch=1000, chunk=CHUNK, sizes=SIZE
         for step in steps:
             sol = solve[step](g)
             gains[step] = _nashopt.best_response_gains(**p_, x=np.asarray(sol.value)).max()
-            row.append(f"{int(sol.steps)}" + ("" if int(sol.result) == 0 else
-                                              f" (result {int(sol.result)}, NI gap "
+            row.append(f"{int(sol.steps)}" + ("" if int(sol.code) == 0 else
+                                              f" (result {int(sol.code)}, NI gap "
                                               f"{float(sol.gap):.1e})"))
         gains["nashopt"] = point.pop("nashopt_gain")
         row += _against_n_cells(point, gains, steps)

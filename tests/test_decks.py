@@ -24,7 +24,7 @@ from evjax.decks.game import hour_game
 from evjax.decks.market import customers, sc_share
 from evjax.decks.report import (_certify_by_hour, _solve, best_response_gains, describe,
                                 join_hours)
-from evjax.solvers import RESULTS, solve
+from evjax.solvers import RESULTS, result_code, solve
 
 from deck_helpers import DeckReference, bill, sc_count
 
@@ -179,7 +179,7 @@ def test_experiments_are_data_transformations():
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_every_experiment_is_an_equilibrium_by_independent_checks(solved, name):
     s, game, sol = solved[name]
-    assert int(sol.result) == RESULTS.successful, RESULTS.message(sol.result)
+    assert sol.result == RESULTS.successful, RESULTS[sol.result]
     ref = DeckReference(s)
     x = np.asarray(sol.value)
     profits = ref.profits(x)
@@ -215,7 +215,7 @@ def test_without_grid_limits_constrained_equals_unconstrained(solved):
     _, game, sol = solved["baseline"]
     slack = build_game(slack_grid(SCENARIO))
     relaxed = join_hours([_solve(g, g.start()) for g in (hour_game(slack, t) for t in range(2))])
-    assert int(relaxed.result) == RESULTS.successful
+    assert relaxed.result == RESULTS.successful
     assert np.all(np.asarray(relaxed.response.shared_mult) < 1e-8)
     x0 = np.asarray(relaxed.value)
     ref = DeckReference(SCENARIO, grid=False)
@@ -359,7 +359,7 @@ def test_a_better_global_response_restarts_the_relaxation_from_it(solved):
     spoiled = eqx.tree_at(lambda z: z.value, start[EVENING], jnp.asarray(bad))
     sols, gains, log = _certify_by_hour(game, games, [start[NIGHT], spoiled], restarts=3)
     assert log and log[0]["hour"] == EVENING and 1 in log[0]["decks"] and log[0]["gain"] > 1
-    assert log[-1]["result"] == RESULTS.successful
+    assert log[-1]["result"] == result_code(RESULTS.successful)
     np.testing.assert_allclose(np.asarray(sols[EVENING].value), np.asarray(start[EVENING].value),
                                atol=1e-6)
     assert np.all(gains <= 1e-9 * np.abs(np.asarray(game.payoffs(sol.value)))[:, None])

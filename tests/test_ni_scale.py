@@ -103,7 +103,7 @@ def test_the_default_solve_converges_and_is_certified_by_best_responses(n, conce
     if concentrated == 19:
         assert int((np.asarray(evjax.equilibrium(game)) < 0).any(axis=1).sum()) == 19
     sol = default_solve(cg)
-    assert int(sol.result) == RESULTS.successful, RESULTS.message(sol.result)
+    assert sol.result == RESULTS.successful, sol.message
     x = np.asarray(sol.value)
     assert x.min() >= -1e-12
     np.testing.assert_allclose(x.sum(axis=1), params[3], rtol=0, atol=1e-11)

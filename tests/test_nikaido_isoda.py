@@ -4,6 +4,7 @@ References: the closed form (unconstrained), independent ADMM best responses (co
 finite differences of re-solved equilibria (gradients)."""
 
 import functools as ft
+import re
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,9 @@ import pytest
 
 import evjax
 from evjax import ConstrainedChargingGame
-from evjax.solvers import RESULTS, ni_function, optimal_response, solve
+from evjax.solvers import (RESULTS, AutoResponse, ConstantStep, ImplicitAdjoint, InteriorPoint,
+                           OptimalStep, UnrolledAdjoint, WaterFilling, ni_function,
+                           optimal_response, result_code, result_message, solve)
 from evjax.solvers.game import Blocks, unilateral_losses
 
 from helpers import Problem, central_difference, constrained_best_response_gain
@@ -43,7 +46,7 @@ def test_unconstrained_equilibrium_is_the_closed_form(coalitions, time_varying):
     p = problem(1, time_varying)
     game = p.game()
     sol = solve_jit(ConstrainedChargingGame(game, coalitions))
-    assert int(sol.result) == RESULTS.successful
+    assert sol.result == RESULTS.successful
     reference = evjax.equilibrium(game, list(coalitions))
     np.testing.assert_allclose(sol.value, reference, atol=1e-8, rtol=0)
     assert float(sol.gap) < 1e-8
@@ -58,12 +61,12 @@ def constrained(p: Problem, **constraints) -> ConstrainedChargingGame:
     return ConstrainedChargingGame(p.game(), ([0, 1],), **{**CONSTRAINTS, **constraints})
 
 
-@pytest.mark.parametrize("step", ["constant", "optimal"])
+@pytest.mark.parametrize("step", [ConstantStep(), OptimalStep()])
 def test_constrained_equilibrium_is_certified_by_independent_best_responses(step):
     p = problem(2)
     game = constrained(p)
     sol = solve_jit(game, step=step)
-    assert int(sol.result) == RESULTS.successful, RESULTS.message(sol.result)
+    assert sol.result == RESULTS.successful, sol.message
     x = np.asarray(sol.value)
     # The constraints bind: some x at 0, some at the rate limit, capacity reached.
     assert (x < 1e-9).any() and (x > 0.55 - 1e-9).any()
@@ -82,8 +85,8 @@ def test_constrained_equilibrium_is_certified_by_independent_best_responses(step
 
 def test_step_rules_agree_and_the_optimal_step_takes_fewer_steps():
     game = constrained(problem(3), rate_limit=0.7, capacity=2.5)
-    const = solve_jit(game, step="constant")
-    opt = solve_jit(game, step="optimal")
+    const = solve_jit(game, step=ConstantStep(0.5))
+    opt = solve_jit(game, step=OptimalStep())
     np.testing.assert_allclose(const.value, opt.value, atol=1e-9)
     assert int(opt.steps) < int(const.steps)
     gaps = np.asarray(const.gap_history)[: int(const.steps) + 1]
@@ -96,12 +99,12 @@ def test_step_rules_agree_and_the_optimal_step_takes_fewer_steps():
     assert np.isnan(np.asarray(opt.step_sizes)[int(opt.steps):]).all()
 
 
-@pytest.mark.parametrize("step", ["constant", "optimal"])
+@pytest.mark.parametrize("step", [ConstantStep(), OptimalStep()])
 def test_a_rejected_early_polish_goes_on_relaxing(monkeypatch, step):
     """The early polish's candidate is rejected when it is not feasible: here a polish that
     breaks the row sums while V is large (so only the early one); the relaxation must go on
     to V < tol, polish again and end at the same equilibrium as the default schedule."""
-    import evjax.solvers.nikaido_isoda as ni
+    import evjax.solvers.relaxation as ni
 
     game = constrained(problem(2))
     reference = solve_jit(game, step=step)
@@ -113,7 +116,7 @@ def test_a_rejected_early_polish_goes_on_relaxing(monkeypatch, step):
 
     monkeypatch.setattr(ni, "_polish", spoiled)
     late = jax.jit(lambda g: solve(g, step=step))(game)  # a fresh trace sees the patch
-    assert int(late.result) == RESULTS.successful
+    assert late.result == RESULTS.successful
     assert float(late.gap) < 1e-8
     # The relaxation went on to V < tol (the early polish happens at V < 1e-3 V(x0)).
     gaps = np.asarray(late.gap_history)[: int(late.steps) + 1]
@@ -213,7 +216,8 @@ def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
     # point steps each), which must be long enough to converge; with the constant step (one
     # body iteration per relaxation step: the optimal step's two double the program).
     grad_unrolled = jax.jit(jax.grad(lambda v: value(
-        v, adjoint="unrolled", step="constant", max_steps=30, response_steps=25)))(base)
+        v, adjoint=UnrolledAdjoint(), step=ConstantStep(), max_steps=30,
+        response=AutoResponse(max_steps=25))))(base)
 
     def forward(arrays):
         return np.sum(weights * np.asarray(solve_jit(_objective(arrays)).value) ** 2)
@@ -234,7 +238,7 @@ def test_implicit_and_unrolled_gradients_agree_with_finite_differences():
 
 
 def test_unrolled_gradients_with_the_optimal_step_match_finite_differences():
-    """The default (optimal) step under ``adjoint="unrolled"``: its trial state used to start
+    """The default (optimal) step under ``UnrolledAdjoint()``: its trial state used to start
     at NaN (V before the first evaluation, the trial's V and a), which the forward pass
     never reads but reverse mode multiplied by zero cotangents: every gradient was NaN."""
     rng = np.random.default_rng(3)
@@ -249,7 +253,7 @@ def test_unrolled_gradients_with_the_optimal_step_match_finite_differences():
                                        rate_limit=rate)
         return jnp.sum(weights * solve(game, **options).value ** 2)
 
-    grad = jax.jit(jax.grad(lambda m: value(
+    grad = jax.jit(jax.grad(lambda m: value(  # (the string spellings of the options)
         m, adjoint="unrolled", max_steps=30, response_steps=25)))(jnp.asarray(p.mu))
     forward = jax.jit(value)
     fd = central_difference(lambda m: float(forward(jnp.asarray(m))), np.asarray(p.mu),
@@ -273,8 +277,9 @@ def test_batched_solves_match_single_solves():
     batch = jax.jit(jax.vmap(one))(a_batch, d_batch)
     feasible = np.ones(16, bool)
     feasible[[3, 11]] = False
-    np.testing.assert_array_equal(batch.result, np.where(feasible, RESULTS.successful,
-                                                         RESULTS.infeasible))
+    np.testing.assert_array_equal(batch.code, np.where(feasible, result_code(RESULTS.successful),
+                                                       result_code(RESULTS.infeasible)))
+    np.testing.assert_array_equal(batch.converged, feasible)
     # An infeasible instance leaves the others unaffected: they match single solves.
     for k in (0, 4, 15):
         single = solve_jit(constrained(p.with_(a=a_batch[k])))
@@ -284,8 +289,9 @@ def test_batched_solves_match_single_solves():
 def test_failures_are_reported_not_presented_as_equilibria():
     p = problem(7)
     # Two constant steps do not converge here (the optimal step, the default, takes two).
-    sol = solve_jit(constrained(p), step="constant", max_steps=2, throw=False)
-    assert int(sol.result) == RESULTS.max_steps_reached
+    sol = solve_jit(constrained(p), step=ConstantStep(), max_steps=2, throw=False)
+    assert sol.result == RESULTS.max_steps_reached
+    assert int(sol.code) == 1 and sol.message == RESULTS[RESULTS.max_steps_reached]
     assert float(sol.gap) > 1e-8
     # Feasible in total, but hour 0 cannot carry the stations' rate-limited minimum: every
     # station must charge nearly d_i / T each hour, hour 0 allows half of that in total.
@@ -308,6 +314,75 @@ def test_bad_options_raise_clear_errors():
         solve(ConstrainedChargingGame(g, ()), step="fast")
     with pytest.raises(ValueError, match="players must partition|overlap|appears"):
         ConstrainedChargingGame(g, ([0, 1], [1, 2]))
+
+
+def test_invalid_solver_options_raise_value_errors_naming_them():
+    """Options are Modules (or their names); anything else, or a Module in the wrong slot,
+    is refused before tracing with the offending value named."""
+    game = ConstrainedChargingGame(problem(0).game(), (), nonnegative=True)
+    cases = [
+        (dict(step=ImplicitAdjoint()), r"step must be an AbstractStepRule.*ImplicitAdjoint"),
+        (dict(step="fast"), r"step must be .*'fast'"),
+        (dict(adjoint=OptimalStep()), r"adjoint must be an AbstractAdjoint.*OptimalStep"),
+        (dict(adjoint="reverse"), r"adjoint must be .*'reverse'"),
+        (dict(response=ConstantStep()), r"response must be an AbstractResponse.*Constant"),
+        (dict(response="newton"), r"response must be .*'newton'"),
+        (dict(response_method="newton"), r"response must be .*'newton'"),
+        (dict(step=ConstantStep(), alpha=0.3), r"alpha=0.3 goes with step='constant'"),
+        (dict(response=InteriorPoint(), response_steps=5), r"response_tol/response_steps"),
+        (dict(alpha=1.5, step="constant"), r"alpha must lie in \(0, 1\], got 1.5"),
+        (dict(response_steps=0), r"response_steps must be an int >= 1, got 0"),
+        (dict(max_steps=0), r"max_steps must be an int >= 1, got 0"),
+        (dict(response_tolerance=1e-9), r"unknown options \['response_tolerance'\]"),
+    ]
+    for options, message in cases:
+        with pytest.raises(ValueError, match=message):
+            solve(game, **options)
+    with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\], got 0.0"):
+        ConstantStep(0.0)
+    with pytest.raises(ValueError, match=r"InteriorPoint.tol must be a finite number > 0"):
+        InteriorPoint(tol=float("nan"))
+    with pytest.raises(ValueError, match=r"AutoResponse.max_steps must be an int >= 1, got 0"):
+        AutoResponse(max_steps=0)
+    with pytest.raises(ValueError, match=r"WaterFilling.tol must be a finite number > 0"):
+        WaterFilling(tol=-1.0)
+
+
+def test_the_string_spellings_are_the_option_objects():
+    """The documented conveniences map onto the Modules (one place: solvers/options.py)."""
+    from evjax.solvers.options import solver_options
+
+    assert solver_options("constant", "unrolled", "interior_point",
+                          dict(alpha=0.25, response_tol=1e-9, response_steps=7)) == (
+        ConstantStep(0.25), UnrolledAdjoint(), InteriorPoint(1e-9, 7))
+    assert solver_options("optimal", "implicit", None, {}) == (
+        OptimalStep(), ImplicitAdjoint(), AutoResponse(1e-10, 100))
+    assert solver_options(OptimalStep(), ImplicitAdjoint(), None,
+                          dict(response_method="water_filling")) == (
+        OptimalStep(), ImplicitAdjoint(), WaterFilling(1e-10))
+
+
+def test_results_are_an_enumeration_with_messages_and_stable_codes():
+    """RESULTS' items, their integer codes 0..5 (files hold them) and their messages."""
+    items = [RESULTS.successful, RESULTS.max_steps_reached, RESULTS.diverged,
+             RESULTS.infeasible, RESULTS.nonfinite, RESULTS.response_failed]
+    assert len(RESULTS) == 6
+    assert [int(result_code(item)) for item in items] == [0, 1, 2, 3, 4, 5]
+    words = ["converged", "did not reach tol within max_steps", "diverged", "infeasible",
+             "non-finite", "optimal response did not converge"]
+    for code, (item, word) in enumerate(zip(items, words, strict=True)):
+        assert word in RESULTS[item], (item, RESULTS[item])
+        assert result_message(code) == result_message(item) == RESULTS[item]
+    assert RESULTS[RESULTS.successful] == "converged"
+    with pytest.raises(ValueError, match="result codes are 0..5, got 6"):
+        result_message(6)
+
+
+def test_throw_raises_with_the_results_message():
+    """``throw=True`` (the default) raises with the message of the solution's result."""
+    game = constrained(problem(7))
+    with pytest.raises(Exception, match=re.escape(RESULTS[RESULTS.max_steps_reached])):
+        jax.block_until_ready(solve_jit(game, step=ConstantStep(), max_steps=2))
 
 
 @pytest.mark.parametrize("membership", [False, True])
@@ -393,12 +468,12 @@ def test_solves_with_water_filling_responses_are_certified_equilibria(membership
     p = problem(5)
     coalitions = np.array([1.0, 1.0, 0.0, 0.0, 0.0]) if membership else ()
     game = ConstrainedChargingGame(p.game(), coalitions, nonnegative=True, rate_limit=0.6)
-    run = jax.jit(solve, static_argnames="response_method")
-    fast = run(game, response_method="water_filling")
-    assert int(fast.result) == RESULTS.successful and int(fast.response_steps) == 1
+    run = jax.jit(solve, static_argnames="response")
+    fast = run(game, response=WaterFilling())
+    assert fast.result == RESULTS.successful and int(fast.response_steps) == 1
     if not membership:  # (one comparison suffices: each solve compiles for seconds)
-        slow = run(game, response_method="interior_point")
-        assert int(slow.result) == RESULTS.successful and int(slow.response_steps) > 1
+        slow = run(game, response=InteriorPoint())
+        assert slow.result == RESULTS.successful and int(slow.response_steps) > 1
         np.testing.assert_allclose(fast.value, slow.value, atol=1e-10, rtol=0)
     x = np.asarray(fast.value)
     assert (x < 1e-9).any() and (x > 0.6 - 1e-9).any()  # both bounds bind
@@ -426,7 +501,7 @@ def test_without_the_polish_the_relaxation_stops_at_the_gap():
     game = ConstrainedChargingGame(problem(2).game(), (), nonnegative=True)
     run = jax.jit(solve, static_argnames="polish")
     plain, polished = run(game, polish=False), run(game)
-    assert int(plain.result) == int(polished.result) == RESULTS.successful
+    assert plain.result == RESULTS.successful and polished.result == RESULTS.successful
     assert 0.0 <= float(plain.gap) < 1e-8 and float(polished.gap) < 1e-12
     assert int(plain.steps) > int(polished.steps)
     gaps = np.asarray(plain.gap_history)[: int(plain.steps) + 1]
@@ -448,7 +523,7 @@ def test_an_infeasible_water_filling_game_is_reported_infeasible():
         return solve(game, throw=False).result, r.converged, r.primal_residual
 
     result, converged, primal = jax.jit(run)(rate)
-    assert int(result) == RESULTS.infeasible
+    assert result == RESULTS.infeasible
     assert not bool(converged)
     np.testing.assert_allclose(primal, np.max(p.d - T * rate), rtol=1e-12)
 
@@ -467,8 +542,8 @@ def test_solve_many_is_the_vmapped_solve():
     many = jax.jit(lambda a: solve_many(make, a, chunk=3))(a_batch)
     vmapped = jax.jit(jax.vmap(lambda a: solve(make(a), throw=False)))(a_batch)
     assert many.response.shared_mult.shape == (7, 0)
-    np.testing.assert_array_equal(many.result, vmapped.result)
-    np.testing.assert_array_equal(many.result, RESULTS.successful)
+    np.testing.assert_array_equal(many.code, vmapped.code)
+    np.testing.assert_array_equal(many.code, result_code(RESULTS.successful))
     np.testing.assert_allclose(many.value, vmapped.value, atol=1e-13, rtol=0)
     assert (np.asarray(many.value) < 1e-9).any()  # x >= 0 binds somewhere
     with pytest.raises(ValueError, match="chunk"):

@@ -16,7 +16,7 @@ import pytest
 from evjax.decks import build_game, default_scenario, equilibrium, experiment, hours
 from evjax.reproduce import jiang2023
 from evjax.reproduce.jiang2023 import reproduce
-from evjax.solvers import RESULTS
+from evjax.solvers import RESULTS, result_code
 
 from deck_helpers import DeckReference
 
@@ -189,8 +189,8 @@ def test_tables_certify_every_experiment_and_state_which_findings_hold(run):
 
 
 @pytest.mark.parametrize("spoil, message", [
-    (lambda r: dataclasses.replace(r, result=RESULTS.max_steps_reached,
-                                   message=RESULTS.message(RESULTS.max_steps_reached)),
+    (lambda r: dataclasses.replace(r, result=int(result_code(RESULTS.max_steps_reached)),
+                                   message=RESULTS[RESULTS.max_steps_reached]),
      "did not reach tol"),
     (lambda r: dataclasses.replace(r, gains=1e-3 * np.abs(r.revenue)), "best-response gain 0.001"),
 ])

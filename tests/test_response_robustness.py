@@ -12,9 +12,8 @@ from scipy.optimize import minimize
 from evjax import ConstrainedChargingGame
 from evjax.decks.game import hour_game
 from evjax.decks.scenarios import build_game, default_scenario, experiment
-from evjax.solvers import RESULTS, optimal_response, solve
+from evjax.solvers import RESULTS, InteriorPoint, optimal_response, solve, violation
 from evjax.solvers.game import Blocks
-from evjax.solvers.nikaido_isoda import violation
 
 from helpers import Problem
 
@@ -84,9 +83,10 @@ def test_a_failed_response_is_called_infeasible_only_without_a_feasible_point(fe
     x0 = even if feasible_start else even + 0.5 * np.eye(4, 6)
     x0 = jnp.asarray(x0)
     assert (float(violation(game, x0)) < 1e-12) == feasible_start
-    sol = jax.jit(lambda g, v: solve(g, v, throw=False, response_steps=1))(game, x0)
+    sol = jax.jit(lambda g, v: solve(g, v, throw=False, response=InteriorPoint(max_steps=1)))(
+        game, x0)
     assert not bool(sol.response.converged) and float(sol.response.primal_residual) > 1e-6
     expected = RESULTS.response_failed if feasible_start else RESULTS.infeasible
-    assert int(sol.result) == expected, RESULTS.message(sol.result)
+    assert sol.result == expected, sol.message
     # With enough interior-point steps the same game is solved from either start.
-    assert int(jax.jit(lambda g, v: solve(g, v, throw=False))(game, x0).result) == 0
+    assert jax.jit(lambda g, v: solve(g, v, throw=False))(game, x0).result == RESULTS.successful

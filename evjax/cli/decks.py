@@ -87,7 +87,7 @@ def cmd_decks(args) -> int:
 def _print(name, r, deck_names) -> None:
     import numpy as np
 
-    from ..solvers import RESULTS
+    from ..solvers import result_message
 
     status = "converged" if r.converged else f"NOT converged ({r.message})"
     print(f"\n== {name}: {status}; NI gap {r.ni_gap:.3g}, max violation {r.violation:.3g}, "
@@ -116,7 +116,7 @@ def _print(name, r, deck_names) -> None:
     print(f"   own-price elasticities over deck-hours: {ranges}, LC 0")
     for x in r.restarts:
         print(f"   restart at hour {x['hour']} from the global best response of deck(s) "
-              f"{x['decks']} (gain {x['gain']:.3g}): {RESULTS.message(x['result'])}")
+              f"{x['decks']} (gain {x['gain']:.3g}): {result_message(x['result'])}")
 
 
 def _write(out: Path, results, deck_names) -> None:

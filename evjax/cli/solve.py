@@ -130,8 +130,8 @@ def _solve_constrained(args, game, coalitions, source, constraints) -> int:
     run = eqx.filter_jit(lambda g: solve(g, step=args.step, tol=args.tol, throw=False))
     sol, nash = run(cgame), run(nash_game)
     for name, s in (("equilibrium", sol), ("Nash equilibrium", nash)):
-        if int(s.result) != RESULTS.successful:
-            print(f"evjax solve: no {name}: {RESULTS.message(s.result)} (NI gap "
+        if s.result != RESULTS.successful:
+            print(f"evjax solve: no {name}: {s.message} (NI gap "
                   f"{float(s.gap):.3g} after {int(s.steps)} steps)", file=sys.stderr)
             return 1
     x = sol.value

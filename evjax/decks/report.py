@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..solvers import RESULTS, solve
+from ..solvers import RESULTS, result_code, solve
 from .game import DeckGame, hour_game
 from .market import customers, elasticities, revenues, split
 
@@ -74,7 +74,7 @@ class DeckEquilibrium:
 
     @property
     def converged(self) -> bool:
-        return self.result == RESULTS.successful
+        return self.result == int(result_code(RESULTS.successful))
 
     @property
     def relative_gain(self) -> float:
@@ -162,7 +162,7 @@ def _certify_by_hour(game: DeckGame, games, sols, restarts: int, step: str = STE
         scale = 1e-6 * np.maximum(np.abs(np.asarray(game.payoffs(x))), 1.0) / hours
         # only converged hours: a local answer that a global response beats (non-concave
         # profit). A failed solve stays failed and is reported as such, not retried here.
-        redo = [t for t in range(hours) if int(sols[t].result) == RESULTS.successful
+        redo = [t for t in range(hours) if bool(sols[t].converged)
                 and t not in stuck and np.any(np.asarray(found[t][0])[:, 0] > scale)]
         if not redo:
             break
@@ -174,8 +174,8 @@ def _certify_by_hour(game: DeckGame, games, sols, restarts: int, step: str = STE
                 x0[2 * i: 2 * i + 2] = np.asarray(found[t][1])[i]
             sol = _solve(games[t], jnp.asarray(x0), step)
             log.append({"hour": t, "decks": [i + 1 for i in decks],
-                        "gain": float(gain.max()), "result": int(sol.result)})
-            if int(sol.result) == RESULTS.successful:
+                        "gain": float(gain.max()), "result": int(sol.code)})
+            if sol.converged:
                 sols[t] = sol
                 found[t] = _best_responses(games[t], sol.value)
             else:  # keep the converged (uncertified) answer; the log says what failed
@@ -191,8 +191,7 @@ def join_hours(sols):
     # shared multipliers in the (K, H) layout of DeckGame.grid_constraints
     lam = jnp.stack([s.response.shared_mult for s in sols], axis=1).reshape(-1) if k else (
         jnp.zeros(0))
-    results = jnp.stack([s.result for s in sols])
-    worst = jnp.argmax(results)
+    worst = int(jnp.argmax(jnp.stack([s.code for s in sols])))
     steps = jnp.stack([s.steps for s in sols])
     gaps = jnp.stack([s.gap_history for s in sols])  # (H, S + 1), NaN after each hour's end
     last = jnp.stack([s.gap for s in sols])
@@ -206,7 +205,7 @@ def join_hours(sols):
         held = jnp.take_along_axis(xs, stop[None, None, :], axis=0)
         iterates = jnp.where(idx[0][:, None, None] <= stop[None, None, :], xs, held)
     return _Joined(
-        value=cat(lambda s: s.value), result=results[worst], gap=jnp.sum(last),
+        value=cat(lambda s: s.value), result=sols[worst].result, gap=jnp.sum(last),
         violation=jnp.max(jnp.stack([s.violation for s in sols])), steps=jnp.max(steps),
         gap_history=history, step_sizes=sols[int(jnp.argmax(steps))].step_sizes,
         response=_Multipliers(lam), iterates=iterates)
@@ -220,7 +219,7 @@ class _Multipliers:
 @dataclasses.dataclass
 class _Joined:
     value: jnp.ndarray
-    result: jnp.ndarray
+    result: RESULTS
     gap: jnp.ndarray
     violation: jnp.ndarray
     steps: jnp.ndarray
@@ -267,8 +266,8 @@ def describe(game: DeckGame, sol, *, certify: bool = True, gains=None,
         revenue=np.asarray(game.payoffs(x)), load=np.asarray(game.load(x)), constraints=rows,
         clipped=clipped, ni_gap=float(sol.gap), violation=float(sol.violation), steps=steps,
         step_sizes=np.asarray(sol.step_sizes)[:steps],
-        gap_history=np.asarray(sol.gap_history)[: steps + 1], result=int(sol.result),
-        message=RESULTS.message(sol.result), gains=np.asarray(gains), x=np.asarray(x),
+        gap_history=np.asarray(sol.gap_history)[: steps + 1], result=int(result_code(sol.result)),
+        message=RESULTS[sol.result], gains=np.asarray(gains), x=np.asarray(x),
         elasticity={k: np.asarray(v) for k, v in _elasticities(m, x).items()},
         restarts=list(restarts),
         trace=None if sol.iterates is None else convergence_trace(

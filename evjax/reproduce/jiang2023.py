@@ -40,7 +40,7 @@ from .._progress import progress_bar
 from .._validation import require_float64
 from ..decks import build_game, default_scenario, equilibrium, experiment, hours, plot
 from ..decks.report import DeckEquilibrium
-from ..solvers import solve
+from ..solvers import ConstantStep, solve
 
 _SOLVE = inspect.signature(solve).parameters  # the deck solves use solve's defaults
 
@@ -146,7 +146,7 @@ def parameters(base: dict, clock) -> dict:
                                      "clip_width", "start_price")),
             ("charging_box", " ".join(map(str, base["charging_box"]))),
             ("parking_box", " ".join(map(str, base["parking_box"]))),
-            ("relaxation_step", _SOLVE["alpha"].default),
+            ("relaxation_step", ConstantStep().alpha),
             ("ni_gap_tolerance", _SOLVE["tol"].default),
             ("buy_in", " ".join(f"{v:g}" for v in base["buy_in"])),
             *((f"grid.{k}", v if np.ndim(v) == 0 else " ".join(f"{u:g}" for u in v))

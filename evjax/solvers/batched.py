@@ -8,8 +8,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ._solution import NISolution
 from .game import AbstractNIGame
-from .nikaido_isoda import NISolution, solve
+from .nikaido_isoda import solve
 
 
 def solve_many(make_game: Callable[[Any], AbstractNIGame], params, *, chunk: int = 25,
@@ -19,7 +20,8 @@ def solve_many(make_game: Callable[[Any], AbstractNIGame], params, *, chunk: int
     ``params`` is a pytree of arrays sharing a leading axis (B games); ``make_game`` builds one
     game from one slice (every game must have the same structure: players, shape, which
     constraints). Returns the :class:`NISolution` of every game, stacked along a leading
-    axis, with ``throw=False`` semantics: inspect ``result`` (0 where converged).
+    axis, with ``throw=False`` semantics: inspect ``result`` (or its integer ``code``, 0 where
+    converged).
 
     The games are ``jax.vmap``-ed ``chunk`` at a time inside one ``jax.lax.map`` (its
     ``batch_size``): on a CPU a chunk's Newton blocks stay in cache and each chunk's loops stop

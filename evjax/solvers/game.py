@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ._solution import Response
+
 
 class AbstractNIGame(eqx.Module):
     """A game for :func:`evjax.solvers.solve`: players own rows of ``x`` (M, T).
@@ -201,3 +203,23 @@ def ni_function(game: AbstractNIGame, x: Float[Array, "M T"], y: Float[Array, "M
     profit game this is sum_p [R_p(y_p, x_-p) - R_p(x)], the paper's F(x, y).
     """
     return jnp.sum(game.losses(x) - game.unilateral_losses(x, y))
+
+
+def ni_gap(game: AbstractNIGame, x: Float[Array, "M T"], response: Response) -> Float[Array, ""]:
+    """V(x) = Psi(x, Z(x)) = max_y Psi(x, y) (paper 003 eq (28)) given the optimal response
+    Z(x) at ``x``: >= 0, and 0 exactly at an equilibrium."""
+    return ni_function(game, x, response.y)
+
+
+def violation(game: AbstractNIGame, x: Float[Array, "M T"]) -> Float[Array, ""]:
+    """The largest violation of ``game``'s constraints at ``x`` (0 when feasible): bounds, row
+    sums and shared constraints, in their own units."""
+    lower, upper = game.bounds()
+    out = jnp.max(jnp.maximum(jnp.maximum(lower - x, x - upper), 0.0))
+    rows = game.row_sums()
+    eq = jnp.where(jnp.isfinite(rows), jnp.abs(jnp.sum(x, axis=1) - rows), 0.0)
+    out = jnp.maximum(out, jnp.max(eq, initial=0.0))
+    g = game.shared(x)
+    if g.shape[0]:
+        out = jnp.maximum(out, jnp.max(jnp.maximum(g, 0.0)))
+    return out

@@ -22,7 +22,7 @@ from ..charging.constrained import ConstrainedChargingGame
 from ..charging.metrics import station_costs
 from .._progress import progress_bar
 from ..charging.ratios import ratios_from_costs
-from ..solvers import RESULTS, solve
+from ..solvers import RESULTS, result_code, result_message, solve
 from .plan import make_plan, sweep_tables
 from .reduce import fold_groups
 from .result import SweepResult, finalize
@@ -41,7 +41,7 @@ def _solver(game: ConstrainedChargingGame, options: dict):
     def one(mask):
         sol = solve(ConstrainedChargingGame(game.game, mask, **constraints), throw=False,
                     **options)
-        return station_costs(game.game, sol.value), sol.result
+        return station_costs(game.game, sol.value), sol.code
 
     return jax.jit(jax.vmap(one))
 
@@ -96,10 +96,10 @@ def sweep_constrained(
         bar.update(len(chunk) - (start == 0))
     bar.close()
     costs, results = np.concatenate(costs), np.concatenate(results)
-    failed = np.flatnonzero(results != RESULTS.successful)
+    failed = np.flatnonzero(results != int(result_code(RESULTS.successful)))
     if failed.size:
         shown = "; ".join(
-            f"{plan.members(int(k) - 1) if k else 'Nash'}: {RESULTS.message(results[k])}"
+            f"{plan.members(int(k) - 1) if k else 'Nash'}: {result_message(results[k])}"
             for k in failed[:5])
         raise RuntimeError(f"{failed.size} of {len(rows)} equilibrium solves failed ({shown})")
     ratios = _group_ratios(masks, cnash=costs[1:], nash=costs[0])

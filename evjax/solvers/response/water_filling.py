@@ -18,11 +18,15 @@ passes over (M, 2T + 2, T) instead of an interior-point method's tens of Newton 
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .game import AbstractNIGame
+from .._solution import Response
+from ..game import AbstractNIGame
+from .._checks import check_tol
+from ._abstract import AbstractResponse
 
 
 def applies(game: AbstractNIGame, x) -> bool:
@@ -32,14 +36,13 @@ def applies(game: AbstractNIGame, x) -> bool:
     return bool(game.quadratic and game.time_separable and one_row_each and no_shared)
 
 
-def water_filling(game: AbstractNIGame, x: Float[Array, "M T"], *, tol: float = 1e-10):
+def water_filling(game: AbstractNIGame, x: Float[Array, "M T"], *,
+                  tol: float = 1e-10) -> Response:
     """Z(x) for a game where :func:`applies`: every row's exact constrained minimiser.
 
     Returns an :class:`evjax.solvers.Response` (``steps`` is 1; ``converged`` is False where
     a row's own curvature is not positive or its row sum cannot be met within its bounds,
     which the relaxation reports as an infeasible game)."""
-    from .response import Response
-
     dtype = x.dtype
     g = game.own_gradients(x)
     h = game.own_curvature(x)
@@ -108,3 +111,22 @@ def water_filling(game: AbstractNIGame, x: Float[Array, "M T"], *, tol: float = 
         residual=jnp.where(jnp.all(convex), residual, jnp.inf), primal_residual=primal,
         steps=jnp.asarray(1, jnp.int32), converged=converged,
     )
+
+
+class WaterFilling(AbstractResponse):
+    """The exact closed-form response of :func:`water_filling`, for games where it
+    :func:`applies` (players of one row each, quadratic, time-separable, no shared
+    constraints): one pass, no iterations. ``tol`` only judges ``converged`` (the row sums
+    met, multipliers consistent)."""
+
+    tol: float = eqx.field(default=1e-10, static=True)
+
+    def __check_init__(self):
+        check_tol("WaterFilling.tol", self.tol)
+
+    def respond(self, game, x, *, unrolled=False) -> Response:
+        if not applies(game, x):
+            raise ValueError(
+                "method='water_filling' needs a quadratic, time-separable game whose players "
+                "own one row each and without shared constraints; use 'interior_point'")
+        return water_filling(game, x, tol=self.tol)
