@@ -19,9 +19,9 @@ with it the two devices' programs run one after the other, on one core.
 
 Configurations (R = the reduction that ends every fold):
 
-* ``gemm B``: :func:`reduced.fold_bitmasks`, batches of B consecutive bitmasks, sums by a
+* ``gemm B``: :func:`folds.fold_bitmasks`, batches of B consecutive bitmasks, sums by a
   GEMM of the (N, B) masks with the feature table, R = sum of the costs.
-* ``subset L``: :func:`reduced.fold_chunks` on ``subset_table(tables, L)``, 8 chunks of 2^L
+* ``subset L``: :func:`folds.fold_chunks` on ``subset_table(tables, L)``, 8 chunks of 2^L
   coalitions per step, R = sum of the costs.
 * ``subset L + <reduction>``: the same with what a sweep engine needs, each row adding to the
   previous: ``ratios, count > 1``; ``per-size sum (segment_sum)`` on the popcount of the
@@ -29,7 +29,7 @@ Configurations (R = the reduction that ends every fold):
   each size is a static slice of every chunk (no scatter over coalitions); ``top-10``: the 10
   largest ratios of each group with their bitmasks (``lax.top_k`` per step, merged).
 * ``engine-style L``: the pattern of ``evjax.sweeps.engine`` before this module's folds: a
-  scan over single chunks on the (W, 2^L) columns-first table (``reduced._costs_columns``),
+  scan over single chunks on the (W, 2^L) columns-first table (``reduced_tables._costs_columns``),
   with ratios, count and per-size sums in the same step, so XLA fuses the cost loop into each
   consumer of the reduction.
 
@@ -67,6 +67,9 @@ import _common  # noqa: E402
 
 import evjax  # noqa: E402
 from evjax.charging import reduced  # noqa: E402
+from evjax.charging.ratios import ratios_from_costs  # noqa: E402
+from evjax.charging.reduced import tables as reduced_tables  # noqa: E402
+from evjax.sweeps import folds  # noqa: E402
 
 T_STEPS = 24
 TOP_K = 10
@@ -92,7 +95,7 @@ def _sum_reduce(carry, bits, cnash, nash):
 
 
 def _ratios(cnash, nash):
-    return reduced.ratios_from_costs(cnash, nash, fill=1.0)
+    return ratios_from_costs(cnash, nash, fill=1.0)
 
 
 def _count_init(n, low_bits):
@@ -263,7 +266,7 @@ def _engine_style(tables, low_cols, highs, low_bits):
     def step(carry, high):
         count, per = carry
         hs = reduced.high_sums(tables, high, low_bits)
-        cnash, nash = reduced._costs_columns(tables, low_cols + hs[:, None])
+        cnash, nash = reduced_tables._costs_columns(tables, low_cols + hs[:, None])
         r = _ratios(cnash, nash)
         size = jax.lax.population_count((high << low_bits) | low_codes)
         seg = jax.vmap(lambda x: jax.ops.segment_sum(x, size, n + 1))(r)
@@ -290,7 +293,7 @@ def chunk_fold(reduce, init_fn, low_bits, n, group):
         init = init_fn(n, low_bits)
         if varying:
             init = jax.tree.map(lambda v: jax.lax.pcast(v, ("d",), to="varying"), init)
-        return reduced._fold_chunks(tables, table, highs.reshape(-1, group), reduce, init)
+        return folds._fold_chunks(tables, table, highs.reshape(-1, group), reduce, init)
 
     return fold
 
@@ -325,7 +328,7 @@ def check(game, tables, n):
     masks = (rng.random((4, n)) < 0.5).astype(float)
     masks[:, 0] = 1.0
     cnash, nash = reduced.coalition_costs(tables, masks)
-    mine = np.asarray(reduced.ratios_from_costs(cnash, nash))
+    mine = np.asarray(ratios_from_costs(cnash, nash))
     for m, r in zip(masks, mine):
         ref = np.array(evjax.cost_ratios(game, m, method="dense"))
         if not np.allclose(r, ref, rtol=1e-10, atol=0):
@@ -333,15 +336,15 @@ def check(game, tables, n):
     low = 9
     table = reduced.subset_table(tables, low)
     highs = jnp.arange(8)
-    by_table = reduced.fold_chunks(tables, table, highs, _sum_reduce, jnp.zeros(3))
+    by_table = folds.fold_chunks(tables, table, highs, _sum_reduce, jnp.zeros(3))
     bits = jnp.arange(8 * 2**low).reshape(8, -1)
-    by_gemm = reduced.fold_bitmasks(tables, bits, _sum_reduce, jnp.zeros(3))
+    by_gemm = folds.fold_bitmasks(tables, bits, _sum_reduce, jnp.zeros(3))
     if not np.allclose(by_table, by_gemm, rtol=1e-12):
         raise SystemExit(f"subset-table sums {by_table} differ from GEMM sums {by_gemm}")
     # the reductions timed below, against numpy on the first 2^16 bitmasks
     count = 2**16
     highs = jnp.arange(count >> low)
-    stats, (top_v, top_c) = reduced.fold_chunks(
+    stats, (top_v, top_c) = folds.fold_chunks(
         tables, table, highs, _topk_guarded_reduce, _topk_init(n, low))
     bits = np.arange(count)
     cnash, nash = reduced.coalition_costs(tables, (bits[:, None] >> np.arange(n)) & 1)
@@ -380,7 +383,7 @@ def bench_n(n, args, mesh):
         b = 2**log_b
         bits = jnp.arange(gemm_total, dtype=jnp.int64).reshape(-1, b)
         calls[f"gemm B=2^{log_b} | 1 dev"] = (
-            lambda bits=bits: reduced.fold_bitmasks(tables, bits, _sum_reduce, jnp.zeros(3)),
+            lambda bits=bits: folds.fold_bitmasks(tables, bits, _sum_reduce, jnp.zeros(3)),
             gemm_total,
         )
 
@@ -391,7 +394,7 @@ def bench_n(n, args, mesh):
         group = 8 if low <= 12 else 1
         highs = jnp.arange(total >> low)
         calls[f"subset L={low} | 1 dev"] = (
-            lambda table=table, highs=highs, group=group: reduced.fold_chunks(
+            lambda table=table, highs=highs, group=group: folds.fold_chunks(
                 tables, table, highs, _sum_reduce, jnp.zeros(3), group=group
             ),
             total,
@@ -413,7 +416,7 @@ def bench_n(n, args, mesh):
     ]
     for label, table, red, init in variants:
         calls[f"subset L={low} + {label} | 1 dev"] = (
-            lambda table=table, red=red, init=init: reduced.fold_chunks(
+            lambda table=table, red=red, init=init: folds.fold_chunks(
                 tables, table, highs, red, init(n, low)
             ),
             total,
