@@ -5,9 +5,7 @@ The library never changes JAX's global configuration; enable float64 in your own
 benchmarks do.
 """
 
-from ._runtime import apply_cpu_workaround as _apply_cpu_workaround
-
-_apply_cpu_workaround()  # before any computation: see evjax/_runtime.py
+import importlib.metadata
 
 from .sweeps import SweepResult, sweep, sweep_batch
 from .charging import (
@@ -37,7 +35,7 @@ from .charging.constrained import ConstrainedChargingGame
 from .decks import DeckGame, build_game as build_deck_game, default_scenario as default_deck_scenario
 from . import decks, design, io, reproduce, solvers
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("evjax")
 
 __all__ = [
     "Certificate",

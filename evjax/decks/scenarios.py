@@ -75,7 +75,7 @@ def _bump(hours: np.ndarray, centre: float, width: float) -> np.ndarray:
     return np.exp(-0.5 * (d / width) ** 2)
 
 
-def _profile(total: float, bumps, floor: float = 0.15) -> list[float]:
+def _profile(total: float | int, bumps, floor: float = 0.15) -> list[float]:
     """``total`` customers a day spread over 24 hours: a floor plus Gaussian bumps."""
     h = np.arange(24.0)
     shape = floor + sum(w * _bump(h, c, s) for c, s, w in bumps)

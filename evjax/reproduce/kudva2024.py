@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._plotting import pyplot, save
+from .._plotting import save, subplots
 from ..charging.closed_form import equilibrium
 from ..charging.examples import TYPE_H_FIG2, TYPE_L_FIG2, figure5_game, two_level_shares
 from ..charging.game import ChargingGame
@@ -346,8 +346,7 @@ def _write_table(table: SizeTable, path: Path) -> Path:
 
 def _plot_sizes(table: SizeTable, path: Path) -> Path:
     setting, sizes = table.setting, table.draws.sizes
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = subplots(figsize=(6.4, 4.4))
     for g, group in enumerate(GROUPS):
         ax.errorbar(sizes, table.value[:, g], yerr=table.bar[:, g], marker="o", ms=4,
                     capsize=3, label=LABELS[group])
@@ -372,11 +371,10 @@ def _plot_sizes(table: SizeTable, path: Path) -> Path:
 
 
 def _plot_figure5(cells: list[Figure5Cell], path: Path) -> Path:
-    plt = pyplot()
     titles = {"all": r"$M_{[N]}$ (not printed in the paper)",
               "coalition": r"$M_{\mathcal{C}}$ (the paper's first table)",
               "outside": r"$M_{[N]\setminus\mathcal{C}}$ (the paper's second table)"}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9))
+    fig, axes = subplots(1, 3, figsize=(13, 3.9))
     for ax, group in zip(axes, GROUPS, strict=True):
         grid = [c for c in cells if c.group == group]
         side = np.sign(np.array([c.ratio for c in grid]) - 1.0).reshape(2, 3)
