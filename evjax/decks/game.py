@@ -1,7 +1,8 @@
 """The deck pricing game as a game for the Nikaido-Isoda solver (paper 003, decks.md).
 
 Joint decision x (M, H) with M = 2I (shape name ``"M H"``): deck i owns rows 2i (hourly
-charging prices) and 2i + 1 (hourly parking fees), inside boxes; it maximises its daily profit (:func:`evjax.decks.market.profits`).
+charging prices) and 2i + 1 (hourly parking fees), inside boxes; it maximises its daily
+profit (:func:`evjax.decks.market.profits`).
 The grid (:mod:`evjax.decks.grid`) adds shared constraints g(x) <= 0, one per element and
 hour, which make it a generalised Nash problem; :func:`evjax.solvers.solve` computes its
 normalised equilibrium (one multiplier per constraint, shared by all decks).
