@@ -16,7 +16,8 @@ import pytest
 import evjax
 from evjax.charging.constrained import ConstrainedChargingGame
 from evjax.charging.examples import figure2_game
-from evjax.charging.metrics import group_costs, ratio_reasons
+from evjax.charging.metrics import group_costs
+from evjax.charging.ratios import ratio, ratio_report, ratio_reasons, ratios_from_costs
 from evjax.cli import main
 from evjax.solvers import solve
 
@@ -120,6 +121,21 @@ def test_ratio_of_a_non_positive_cost_is_undefined_with_its_reason():
     assert f"C-Nash cost is {cnash[1]:.6g} <= 0" in reasons[1]
 
 
+def test_the_ratio_rule_fills_every_non_positive_c_nash_cost():
+    """One rule for every ratio: fill (NaN by default) where the C-Nash cost is <= 0, with a
+    zero gradient there, and the plain quotient elsewhere."""
+    cnash = jnp.asarray([2.0, 0.0, -1.0, 4.0])
+    nash = jnp.asarray([3.0, 1.0, 5.0, 0.0])
+    np.testing.assert_array_equal(ratios_from_costs(cnash, nash), [1.5, np.nan, np.nan, 0.0])
+    np.testing.assert_array_equal(ratios_from_costs(cnash, nash, fill=-1.0), [1.5, -1, -1, 0])
+    np.testing.assert_array_equal(ratio(nash, cnash), ratios_from_costs(cnash, nash))
+    grad = jax.grad(lambda c: jnp.nansum(ratio(nash, c)))(cnash)
+    np.testing.assert_array_equal(grad, [-0.75, 0.0, 0.0, 0.0])
+    costs = evjax.GroupCosts(*nash[:3])
+    values, reasons = ratio_report(costs, evjax.GroupCosts(*cnash[:3]), [0], 3)
+    assert values == [1.5, None, None] and reasons[0] is None and "<= 0" in reasons[2]
+
+
 def test_cli_reports_undefined_ratios_with_the_reason(tmp_path, capsys):
     p = mixed_sign_problem()
     path = write(tmp_path, {"a": p.a.tolist(), "b": float(p.b), "mu": p.mu.tolist(),
@@ -159,6 +175,25 @@ def test_constrained_game_validates_membership_arrays(mask, needle):
     with pytest.raises(ValueError) as info:
         ConstrainedChargingGame(figure2_game(coalition_size=2), mask, nonnegative=True)
     assert needle in str(info.value)
+
+
+def test_constrained_game_refuses_a_membership_array_of_the_wrong_shape():
+    g = figure2_game(coalition_size=2)
+    for mask, shape in ((np.ones((2, 3)), r"\(2, 3\)"), (np.ones((1, 2, 5)), r"\(1, 2, 5\)")):
+        with pytest.raises(ValueError, match=rf"membership array must have shape \(K, 5\) or "
+                                             rf"\(5,\), got {shape}"):
+            ConstrainedChargingGame(g, mask, nonnegative=True)
+
+
+def test_constrained_game_takes_traced_membership_arrays_under_vmap():
+    """Traced memberships cannot be checked by value; they pass on their shape (coalitions as
+    data, as constrained sweeps use them)."""
+    g = figure2_game(coalition_size=2)
+    masks = jnp.asarray([[1.0, 1, 0, 0, 0], [0, 0, 1, 1, 1]])
+    held = jax.vmap(lambda m: ConstrainedChargingGame(g, m, nonnegative=True).membership)(masks)
+    np.testing.assert_array_equal(np.asarray(held), np.asarray(masks)[:, None, :])
+    with pytest.raises(ValueError, match="membership array must have shape"):
+        jax.vmap(lambda m: ConstrainedChargingGame(g, m, nonnegative=True))(jnp.ones((2, 4)))
 
 
 # -- options of design and sensitivity, strings, overflow --------------------------------------

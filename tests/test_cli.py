@@ -161,3 +161,44 @@ def test_solve_with_constraints_uses_the_ni_solver(game_file, capsys):
     assert result["certificate"]["ni_gap"] < 1e-8 and result["ratios"][0] is not None
     code, _, err = run(capsys, "solve", str(game_file), "--capacity", "0.5")
     assert code == 2 and "capacity is infeasible" in err and err.count("\n") == 1
+
+
+HEAVY = ("jax", "equinox", "optimistix", "lineax", "matplotlib")
+
+
+def _modules_after(code: str) -> list[str]:
+    """The heavy modules loaded once ``code`` has run in a fresh interpreter."""
+    script = f"import sys\n{code}\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+@pytest.mark.parametrize("command", ["", "solve", "sweep", "example-game", "reproduce"])
+def test_help_loads_no_jax(command):
+    code = ("from evjax.cli import main\ntry:\n    main([*%r.split(), '--help'])\n"
+            "except SystemExit as exc:\n    assert exc.code == 0\n") % command
+    assert _modules_after(code) == []
+
+
+def test_help_lists_every_command():
+    proc = subprocess.run([sys.executable, "-m", "evjax", "--help"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0
+    for command in ("solve", "sweep", "example-game", "design", "sensitivity", "decks",
+                    "reproduce"):
+        assert f"    {command} " in proc.stdout
+
+
+def test_import_evjax_is_lazy_and_every_public_name_resolves():
+    assert _modules_after("import evjax") == []
+    assert all(getattr(evjax, name) is not None for name in evjax.__all__)
+    assert evjax.build_deck_game is evjax.decks.build_game
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        evjax.nope  # noqa: B018
+
+
+def test_the_library_never_imports_the_cli():
+    code = ("import evjax.charging, evjax.decks, evjax.design, evjax.io, evjax.reproduce, "
+            "evjax.solvers, evjax.sweeps\nassert 'evjax.cli' not in sys.modules")
+    _modules_after(code)

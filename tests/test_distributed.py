@@ -43,7 +43,8 @@ def as_dict(result):
 
 DEVICES = """
 from evjax.sweeps.distributed import run_blocks_multiprocess
-from evjax.sweeps.engine import BlockRunner, make_plan, run_blocks
+from evjax.sweeps.engine import BlockRunner, run_blocks
+from evjax.sweeps.plan import make_plan, sweep_tables
 from evjax.sweeps.summary import to_numpy
 
 assert len(jax.local_devices()) == 4, jax.local_devices()
@@ -75,8 +76,9 @@ class Probe:
         self.runner.tighten(summary)
 
 
-plan = make_plan(game(), **{k: v for k, v in OPTIONS.items() if k != "progress"})
-runners = [BlockRunner(game(), plan, d) for d in jax.local_devices()]
+tables = sweep_tables(game())
+plan = make_plan(tables, **{k: v for k, v in OPTIONS.items() if k != "progress"})
+runners = [BlockRunner(tables, plan, d) for d in jax.local_devices()]
 blocks = range(plan.n_blocks)
 run_blocks(runners, blocks), run_blocks_multiprocess(runners, blocks)  # compile
 report = {"one": one, "four": four, "n_blocks": plan.n_blocks}

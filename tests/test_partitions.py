@@ -1,4 +1,4 @@
-"""Every coalition structure (``evjax.charging.structures``) against brute force for N <= 7."""
+"""Every coalition structure (``evjax.sweeps.partitions``) against brute force for N <= 7."""
 
 import jax
 
@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import evjax  # noqa: E402
 import helpers  # noqa: E402
 from evjax.charging import structures as P  # noqa: E402
+from evjax.sweeps.partitions import partitions  # noqa: E402
 
 RTOL = 1e-10
 BELL = [1, 1, 2, 5, 15, 52, 203, 877, 4140, 21147, 115975, 678570, 4213597]
@@ -97,7 +98,7 @@ def test_against_brute_force(n):
         game = random_game(rng, n, int(rng.integers(1, 9)), wide=wide)
         ref, nash_total = brute_force(game)
         top_k = 6
-        sweep = P.partitions(game, top_k=top_k, chunk=64, tables=True)
+        sweep = partitions(game, top_k=top_k, chunk=64, tables=True)
 
         assert sweep.n_structures == len(ref) == BELL[n] == P.bell_number(n)
         np.testing.assert_allclose(sweep.nash_total, nash_total, rtol=RTOL)
@@ -194,8 +195,8 @@ def test_restricted_growth_strings(n):
 
 def test_chunking_does_not_change_the_result():
     game = random_game(np.random.default_rng(3), 6, 5)
-    one = P.partitions(game, top_k=4, chunk=7, tables=True)  # 29 chunks, the last one padded
-    two = P.partitions(game, top_k=4, chunk=1000, tables=True)
+    one = partitions(game, top_k=4, chunk=7, tables=True)  # 29 chunks, the last one padded
+    two = partitions(game, top_k=4, chunk=1000, tables=True)
     assert one.to_dict() == two.to_dict()
     np.testing.assert_array_equal(one.labels, two.labels)
     np.testing.assert_allclose(one.totals, two.totals, rtol=1e-13)
@@ -204,7 +205,7 @@ def test_chunking_does_not_change_the_result():
 
 def test_small_games_and_json():
     game = random_game(np.random.default_rng(5), 3, 4)
-    sweep = P.partitions(game, top_k=10)
+    sweep = partitions(game, top_k=10)
     assert len(sweep.best_total) == 5  # all of Bell(3)
     assert len(sweep.best_worst_ratio) == 4  # Nash is not ranked there
     assert sweep.labels is None and sweep.totals is None
@@ -215,7 +216,7 @@ def test_small_games_and_json():
     assert back["nash"]["blocks"] == [[0], [1], [2]]
     assert sweep.grand.coalitions == ((0, 1, 2),) and sweep.nash.coalitions == ()
 
-    single = P.partitions(random_game(np.random.default_rng(6), 1, 3))
+    single = partitions(random_game(np.random.default_rng(6), 1, 3))
     assert single.n_structures == 1 and single.best_worst_ratio == ()
     assert single.n_coalitions_gain == single.n_players_gain == 0
     assert single.grand.blocks == single.nash.blocks == ((0,),)
@@ -224,18 +225,18 @@ def test_small_games_and_json():
 def test_errors():
     rng = np.random.default_rng(9)
     with pytest.raises(ValueError, match=r"Bell\(13\) = 27,644,437"):
-        P.partitions(random_game(rng, 13, 2))
+        partitions(random_game(rng, 13, 2))
     with pytest.raises(ValueError, match="scalar b"):
-        P.partitions(evjax.ChargingGame([1.0, 2.0], [0.5, 0.7], [1.0], [1.0], [[0.5, 0.5]]))
+        partitions(evjax.ChargingGame([1.0, 2.0], [0.5, 0.7], [1.0], [1.0], [[0.5, 0.5]]))
     game = random_game(rng, 3, 2)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="top_k"):
-            P.partitions(game, top_k=bad)
+            partitions(game, top_k=bad)
         with pytest.raises(ValueError, match="chunk"):
-            P.partitions(game, chunk=bad)
+            partitions(game, chunk=bad)
     for bad in (-1e-3, float("nan"), "x"):
         with pytest.raises(ValueError, match="tol"):
-            P.partitions(game, tol=bad)
+            partitions(game, tol=bad)
 
 
 def test_bell_numbers():
@@ -261,7 +262,7 @@ def test_structure_costs_takes_any_labels():
 def test_single_step_every_structure_costs_the_same():
     """T = 1: x = d at every equilibrium, so all Bell(N) structures tie and nobody gains."""
     game = random_game(np.random.default_rng(13), 4, 1)
-    sweep = P.partitions(game, top_k=6, chunk=64, tables=True)
+    sweep = partitions(game, top_k=6, chunk=64, tables=True)
     np.testing.assert_allclose(sweep.totals, sweep.nash_total, rtol=1e-12)
     np.testing.assert_allclose(sweep.block_ratios[~np.isnan(sweep.block_ratios)], 1.0, rtol=1e-12)
     assert sweep.n_coalitions_gain == sweep.n_players_gain == 0

@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 import evjax  # noqa: E402
 import helpers  # noqa: E402
 from evjax.charging import reduced  # noqa: E402
+from evjax.sweeps import folds  # noqa: E402
 
 RTOL = 1e-10
 GAMES_PER_SHAPE = 6
@@ -184,7 +185,7 @@ def reducer(n):
 
     def reduce(carry, bits, cnash, nash):
         size = jax.lax.population_count(bits).reshape(-1)
-        ratio = reduced.ratios_from_costs(cnash, nash, fill=0.0).reshape(3, -1)
+        ratio = ratios_from_costs(cnash, nash, fill=0.0).reshape(3, -1)
         count, per_size = carry
         count = count + jnp.sum(ratio > 1.0 + 1e-9, axis=1)
         per_size = per_size + jax.ops.segment_sum(cnash[1].reshape(-1), size, num_segments=n + 1)
@@ -196,7 +197,7 @@ def reducer(n):
 def expected_reduction(tables, bits, n):
     masks = bits_to_masks(bits, n)
     cnash, nash = reduced.coalition_costs(tables, masks)
-    ratio = np.asarray(reduced.ratios_from_costs(cnash, nash, fill=0.0))
+    ratio = np.asarray(ratios_from_costs(cnash, nash, fill=0.0))
     per_size = np.bincount(masks.sum(axis=1).astype(int), np.asarray(cnash)[:, 1], n + 1)
     return (ratio > 1.0 + 1e-9).sum(axis=0), per_size
 
@@ -215,7 +216,7 @@ def test_fold_chunks_reduces_like_the_full_table():
             return inner(carry, bits, cnash, nash)
 
         highs = jnp.arange(2 ** (n - low_bits))
-        count, per_size = reduced.fold_chunks(tables, table, highs, reduce, reducer(n)[1])
+        count, per_size = folds.fold_chunks(tables, table, highs, reduce, reducer(n)[1])
         assert seen == [(8, 2**low_bits)]  # traced once, one group of 8 chunks per step
         want_count, want_per_size = expected_reduction(tables, np.arange(2**n), n)
         np.testing.assert_array_equal(count, want_count)
@@ -226,7 +227,7 @@ def test_fold_chunks_reduces_like_the_full_table():
     np.testing.assert_allclose(cn, reduced.coalition_costs(tables, bits_to_masks(bits, n))[0],
                                rtol=1e-12)
     with pytest.raises(ValueError, match="multiple of group = 8"):
-        reduced.fold_chunks(tables, table, jnp.arange(12), *reducer(n))
+        folds.fold_chunks(tables, table, jnp.arange(12), *reducer(n))
 
 
 def test_fold_bitmasks_and_offsets():
@@ -234,7 +235,7 @@ def test_fold_bitmasks_and_offsets():
     tables = reduced.coalition_tables(unstack(games(n, t), 2))
     rng = np.random.default_rng(0)
     bits = rng.integers(1, 2**n, (6, 50))
-    count, per_size = reduced.fold_bitmasks(tables, bits, *reducer(n), group=2)
+    count, per_size = folds.fold_bitmasks(tables, bits, *reducer(n), group=2)
     want_count, want_per_size = expected_reduction(tables, bits.reshape(-1), n)
     np.testing.assert_array_equal(count, want_count)
     np.testing.assert_allclose(per_size, want_per_size, rtol=1e-12)
@@ -260,7 +261,7 @@ def test_empty_and_grand_coalitions():
     assert cnash[0, 1] == nash[0, 1] == 0.0  # the empty coalition has no members
     assert cnash[1, 2] == nash[1, 2] == 0.0  # the grand coalition has no outsiders
     np.testing.assert_allclose(cnash[0], nash[0], rtol=1e-13)  # mask 0 is plain Nash
-    ratio = np.asarray(reduced.ratios_from_costs(cnash, nash, fill=-1.0))
+    ratio = np.asarray(ratios_from_costs(cnash, nash, fill=-1.0))
     assert ratio[0, 1] == ratio[1, 2] == -1.0
     c0, n0 = reduced.chunk_costs(tables, reduced.subset_table(tables, n), 0)
     np.testing.assert_allclose(c0[0], cnash[0], rtol=1e-13)
@@ -280,7 +281,7 @@ def test_costs_from_sums_is_the_gemm_stage():
     low = reduced.subset_sums(tables, n)
     assert low.shape == (tables.width, 2**n)
     np.testing.assert_allclose(low.T, sums, rtol=1e-14)
-    columns = reduced._costs_columns(tables, low)
+    columns = reduced.tables._costs_columns(tables, low)
     np.testing.assert_allclose(columns[0].T, direct[0], rtol=1e-14)
     np.testing.assert_allclose(columns[1].T, direct[1], rtol=1e-14)
 

@@ -92,15 +92,17 @@ def test_full_sweep_matches_brute_force(method):
 
 def test_gpu_plan_matches_brute_force_on_a_cpu():
     """A GPU's plan (Gram form, histogram over 1024 replicas, whole blocks per step), run here."""
-    from evjax.charging.reduced import coalition_costs, coalition_tables, ratios_from_costs
-    from evjax.sweeps.engine import BlockRunner, make_plan, run_blocks
+    from evjax.charging.ratios import ratios_from_costs
+    from evjax.charging.reduced import coalition_costs, coalition_tables
+    from evjax.sweeps.engine import BlockRunner, run_blocks
+    from evjax.sweeps.plan import make_plan
     from evjax.sweeps.result import finalize
 
     game = random_game(4, 10, 6)
-    plan = make_plan(game, top_k=4, low_bits=2, platform="gpu")
-    assert (plan.method, plan.replicas, plan.group) == ("gram", 1024, min(256, plan.steps))
-    summary = run_blocks([BlockRunner(game, plan)], range(plan.n_blocks))
     tables = coalition_tables(game)
+    plan = make_plan(tables, top_k=4, low_bits=2, platform="gpu")
+    assert (plan.method, plan.replicas, plan.group) == ("gram", 1024, min(256, plan.steps))
+    summary = run_blocks([BlockRunner(tables, plan)], range(plan.n_blocks))
 
     def ratios_of(coalitions):
         masks = np.zeros((len(coalitions), game.n_stations))
@@ -155,7 +157,7 @@ def test_bad_options_are_refused():
 
 
 def test_best_lists_break_ties_by_code_like_a_lexsort():
-    from evjax.sweeps.summary import NO_CODE, _best
+    from evjax.sweeps.topk import NO_CODE, best as _best
 
     rng = np.random.default_rng(3)
     for largest in (True, False):
@@ -173,8 +175,9 @@ def test_best_lists_break_ties_by_code_like_a_lexsort():
 def test_tally_fold_matches_slice_fold_on_awkward_data():
     """The CPU's per-size tally (rows) against the GPU's slice reductions, on random ratios
     with NaNs, a gap in the counted sizes and ties, group after group."""
-    from evjax.sweeps.summary import (empty_summary, empty_tally, fold_groups, popcount_order,
-                                      settle, tally_groups, to_numpy)
+    from evjax.sweeps.reduce import fold_groups, popcount_order
+    from evjax.sweeps.summary import empty_summary, to_numpy
+    from evjax.sweeps.tally import empty_tally, settle, tally_groups
 
     rng = np.random.default_rng(7)
     n, low, group, n_include = 11, 3, 4, 1
@@ -210,15 +213,16 @@ def test_tally_fold_matches_slice_fold_on_awkward_data():
 def test_list_bounds_change_speed_not_results():
     """Blocks that start their top/bottom lists at the tightest valid bounds (the final k-th
     entries), or at none, fold to the same summary; the pilot's bounds are valid ones."""
-    from evjax.sweeps.engine import BlockRunner, make_plan, run_blocks
+    from evjax.sweeps.engine import BlockRunner, run_blocks
+    from evjax.sweeps.plan import make_plan, sweep_tables
     from evjax.sweeps.summary import is_coalition, to_numpy
 
-    game = random_game(5, 11, 6)
-    plan = make_plan(game, top_k=5, low_bits=3, block_size=32)
+    tables = sweep_tables(random_game(5, 11, 6))
+    plan = make_plan(tables, top_k=5, low_bits=3, block_size=32)
     assert plan.n_blocks >= 4
 
     def fold(bounds):
-        runner = BlockRunner(game, plan)
+        runner = BlockRunner(tables, plan)
         runner.tighten = lambda summary: None  # keep the given bounds throughout
         runner.bounds = np.asarray(bounds, float)
         return to_numpy(run_blocks([runner], range(plan.n_blocks)))

@@ -3,7 +3,8 @@
 from .certify import Certificate, certify
 from .closed_form import equilibrium
 from .coalitions import Coalitions, coalition_lists, membership, players
+from .eval_metric import cost_ratios
 from .game import ChargingGame
-from .structures import PartitionSweep, Structure, partitions
-from .metrics import GroupCosts, Ratios, cost_ratios, group_cost, group_costs, station_costs
+from .metrics import group_cost, group_costs, station_costs
+from .ratios import GROUPS, GroupCosts, Ratios, ratio_reasons
 from .theorems import TheoremCondition, theorem_4_7, theorem_4_11

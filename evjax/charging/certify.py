@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .coalitions import Coalitions, players, structure_from_membership
+from .coalitions import players_of, structure_lists
 from .game import ChargingGame
-from .metrics import station_costs
+from .metrics import station_costs_of
 
 
 class Certificate(eqx.Module):
@@ -49,7 +49,7 @@ class Certificate(eqx.Module):
 
 
 def _player_cost(game: ChargingGame, x, members, block):
-    return jnp.sum(station_costs(game, x.at[members].set(block))[members])
+    return jnp.sum(station_costs_of(game, x.at[members].set(block))[members])
 
 
 @eqx.filter_jit
@@ -75,14 +75,14 @@ def _gains(game: ChargingGame, x, members):
 @eqx.filter_jit
 def _kkt_residual(game: ChargingGame, x, owner: Float[Array, "N N"]):
     # owner[i, j] = 1 when stations i and j belong to the same player.
-    jac = jax.jacrev(station_costs, argnums=1)(game, x)  # (N_cost, N, T)
+    jac = jax.jacrev(station_costs_of, argnums=1)(game, x)  # (N_cost, N, T)
     own = jnp.einsum("ij,jit->it", owner, jac)  # d c_{P(i)} / d x_i
     stationarity = jnp.max(jnp.abs(own - jnp.mean(own, axis=1, keepdims=True)))
     demand = jnp.max(jnp.abs(jnp.sum(x, axis=1) - game.d))
     return jnp.maximum(stationarity, demand)
 
 
-def certify(game: ChargingGame, x: Float[Array, "N T"], coalitions: Coalitions = ()) -> Certificate:
+def certify(game: ChargingGame, x, coalitions=()) -> Certificate:
     """Certify ``x`` as the C-Nash equilibrium of ``game`` under ``coalitions``.
 
     Returns a :class:`Certificate` with the KKT residual and every player's best-response gain.
@@ -92,9 +92,7 @@ def certify(game: ChargingGame, x: Float[Array, "N T"], coalitions: Coalitions =
     x = jnp.asarray(x, dtype=game.xbar.dtype)
     if x.shape != game.xbar.shape:
         raise ValueError(f"x must have shape {game.xbar.shape}, got {x.shape}")
-    if not isinstance(coalitions, (list, tuple)):
-        coalitions = structure_from_membership(coalitions, n)
-    plist = players(coalitions, n)
+    plist = players_of(structure_lists(coalitions, n), n)
     owner = np.zeros((n, n))
     for members in plist:
         owner[np.ix_(members, members)] = 1.0

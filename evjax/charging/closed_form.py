@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .coalitions import Coalitions, membership
+from .coalitions import membership
 from .game import ChargingGame
 
 Method = Literal["structured", "dense"]
@@ -43,12 +43,17 @@ def jacobian_factors(game: ChargingGame, m: Float[Array, "K N"]):
     return delta, v_cols
 
 
-def _woodbury_solve(delta, b, v_cols, rhs):
-    """(diag(delta) + b V V')^{-1} rhs for rhs of shape (N, R), via a (K+1)^2 core."""
+def woodbury_solve(delta, cols, inner, rhs):
+    """x = (diag(delta) + U inner^{-1} U')^{-1} rhs by the Woodbury identity, U = ``cols``.
+
+    ``delta`` (N,), ``cols`` (N, R), ``inner`` (R, R), ``rhs`` (N, S): one R x R solve of the
+    capacitance inner + U' diag(delta)^{-1} U instead of an N x N one. Q_t = diag(delta_t) +
+    b^t V V' is ``inner`` = I / b^t; sum_t Q_t^{-1} (time-varying b) is a second use.
+    """
     d_inv_rhs = rhs / delta[:, None]
-    d_inv_v = v_cols / delta[:, None]
-    core = jnp.eye(v_cols.shape[1], dtype=rhs.dtype) / b + v_cols.T @ d_inv_v
-    return d_inv_rhs - d_inv_v @ jnp.linalg.solve(core, v_cols.T @ d_inv_rhs)
+    d_inv_v = cols / delta[:, None]
+    core = inner + cols.T @ d_inv_v
+    return d_inv_rhs - d_inv_v @ jnp.linalg.solve(core, cols.T @ d_inv_rhs)
 
 
 def _dense_q(delta, b, v_cols):
@@ -67,7 +72,7 @@ def _constant_b(game, m, method):
     if method == "dense":
         y = jnp.linalg.solve(_dense_q(delta, game.b, v_cols), w)
     else:
-        y = _woodbury_solve(delta, game.b, v_cols, w)
+        y = woodbury_solve(delta, v_cols, jnp.eye(v_cols.shape[1], dtype=w.dtype) / game.b, w)
     return game.d[:, None] / game.n_steps + y
 
 
@@ -81,41 +86,46 @@ def _time_varying_b(game, m, method):
         s = jnp.sum(jnp.linalg.inv(q), axis=0)
         lam = jnp.linalg.solve(s, jnp.sum(q_inv_v, axis=0) - game.d)
         return jnp.linalg.solve(q, (v.T - lam)[:, :, None])[..., 0].T
-    # Q_t^{-1} = D_t^{-1} - P_t core_t^{-1} P_t',  P_t = D_t^{-1} V,  core_t = I/b^t + V'D_t^{-1}V.
+    # Q_t^{-1} r_t for every t: Woodbury with inner I / b^t, per step.
     kp1 = v_cols.shape[1]
-    p = v_cols[None, :, :] / delta[:, :, None]  # (T, N, K+1)
-    core = jnp.eye(kp1, dtype=v.dtype) / b[:, None, None] + jnp.einsum(
-        "nk,tnl->tkl", v_cols, p
-    )
+    inner = jnp.eye(kp1, dtype=v.dtype) / b[:, None, None]  # (T, K+1, K+1)
+    per_step = jax.vmap(woodbury_solve, in_axes=(0, None, 0, 0))
 
     def q_inv(r):  # r: (T, N) -> Q_t^{-1} r_t for every t
-        z = jnp.linalg.solve(core, jnp.einsum("tnk,tn->tk", p, r)[..., None])[..., 0]
-        return r / delta - jnp.einsum("tnk,tk->tn", p, z)
+        return per_step(delta, v_cols, inner, r[:, :, None])[..., 0]
 
-    # S = sum_t Q_t^{-1} = diag(sigma) - P G P' (rank T (K+1)); Woodbury with core
-    # J = blockdiag(core_t) - P' diag(sigma)^{-1} P.
+    # S = sum_t Q_t^{-1} = diag(sigma) - P G P' with P_t = D_t^{-1} V and G = blockdiag(core_t
+    # ^{-1}), core_t = I / b^t + V' D_t^{-1} V: rank T (K+1), Woodbury with inner -G^{-1}.
+    p = v_cols[None, :, :] / delta[:, :, None]  # (T, N, K+1)
+    core = inner + jnp.einsum("nk,tnl->tkl", v_cols, p)
     sigma = jnp.sum(1.0 / delta, axis=0)
     rhs = jnp.sum(q_inv(v.T), axis=0) - game.d
     t_steps = game.n_steps
     p_flat = jnp.transpose(p, (1, 0, 2)).reshape(p.shape[1], t_steps * kp1)  # (N, T(K+1))
     block = jnp.zeros((t_steps, kp1, t_steps, kp1), v.dtype)
     block = block.at[jnp.arange(t_steps), :, jnp.arange(t_steps), :].set(core)
-    j = block.reshape(t_steps * kp1, t_steps * kp1) - p_flat.T @ (p_flat / sigma[:, None])
-    u = rhs / sigma
-    lam = u + (p_flat @ jnp.linalg.solve(j, p_flat.T @ u)) / sigma
+    lam = woodbury_solve(sigma, p_flat, -block.reshape(t_steps * kp1, t_steps * kp1),
+                         rhs[:, None])[:, 0]
     return q_inv(v.T - lam[None, :]).T
 
 
+def check_method(method) -> None:
+    """``ValueError`` unless ``method`` names a closed-form path (:data:`METHODS`)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
 @eqx.filter_jit
-def _solve(game: ChargingGame, m: Float[Array, "K N"], method: Method):
+def solve_membership(game: ChargingGame, m: Float[Array, "K N"],
+                     method: Method = "structured") -> Float[Array, "N T"]:
+    """:func:`equilibrium` of a checked membership matrix ``m`` (K, N) (trusted: no check)."""
     if game.constant_b:
         return _constant_b(game, m, method)
     return _time_varying_b(game, m, method)
 
 
-def equilibrium(
-    game: ChargingGame, coalitions: Coalitions = (), *, method: Method = "structured"
-) -> Float[Array, "N T"]:
+def equilibrium(game: ChargingGame, coalitions=(), *,
+                method="structured") -> Float[Array, "N T"]:
     """The C-Nash equilibrium x (N, T) of ``game`` under a coalition structure.
 
     Arguments:
@@ -131,9 +141,7 @@ def equilibrium(
     Called eagerly, it refuses a profile that is not finite (``ValueError``: float64
     overflowed, e.g. b = 1e300); under ``jit``/``vmap`` that check is skipped.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    m = membership(coalitions, game.n_stations)
-    x = _solve(game, m, method)
+    check_method(method)
+    x = solve_membership(game, membership(coalitions, game.n_stations), method)
     game.check_finite("equilibrium x", x)  # eager calls only: traced values pass
     return x

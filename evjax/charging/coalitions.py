@@ -8,6 +8,13 @@ arrays may be traced (``vmap`` over coalitions) and may hold fractions in [0, 1]
 relaxation: Q stays positive definite while every column sums to at most 1). A concrete array
 is checked like index lists are: entries in [0, 1], no station in more than one coalition in
 total, and no row of zeros (an empty coalition).
+
+Every public entry point of evjax that takes a structure or a coalition normalises it here,
+once (:func:`membership`, :func:`single_coalition`, or :func:`coalition_lists` where static
+index lists are needed), and hands the checked form down; the functions below the boundary
+(``*_of``, ``solve_membership``, ...) trust it. The boundary's arguments are annotated
+loosely (not at all): they accept any value and refuse a bad one with a ``ValueError``
+naming it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from jaxtyping import Array, Float
 
 from .._validation import concrete, float_dtype, short
 
+#: The two forms of a coalition structure (for readers and type hints; the entry points
+#: check the value themselves).
 Coalitions = Sequence[Sequence[int]] | Array | np.ndarray
 
 
@@ -42,7 +51,41 @@ def _index(value, n: int, where: str) -> int:
     return i
 
 
-def coalition_lists(coalitions: Sequence[Sequence[int]], n: int) -> list[list[int]]:
+def stations(values, n: int, where: str) -> list[int]:
+    """Distinct station indices in [0, n), in the order given (``where`` names them in the
+    ``ValueError``). The check of every set of stations: a coalition's members, a search's
+    or a sweep's must-include and must-exclude stations."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
+        raise ValueError(f"{where} must be a sequence of station indices, got {values!r}")
+    where = f"{where} ({list(values)!r})"
+    idx = [_index(v, n, where) for v in values]
+    seen: set[int] = set()
+    for i in idx:
+        if i in seen:
+            raise ValueError(f"{where} repeats station {i}")
+        seen.add(i)
+    return idx
+
+
+def include_exclude(include, exclude, n: int) -> tuple[list[int], list[int]]:
+    """The must-include and must-exclude stations of a search or sweep, checked: each distinct
+    indices in [0, n) (:func:`stations`), and no station in both."""
+    inc, exc = stations(include, n, "include"), stations(exclude, n, "exclude")
+    both = sorted(set(inc) & set(exc))
+    if both:
+        raise ValueError(f"stations {both} are both included and excluded")
+    return inc, exc
+
+
+def coalition_members(coalition, n: int) -> list[int]:
+    """One coalition given as station indices (a sequence, or a 1-d array of integers),
+    checked like a coalition of :func:`coalition_lists`; the indices in the order given."""
+    if isinstance(coalition, (jax.Array, np.ndarray)) and jnp.ndim(coalition) == 1:
+        coalition = list(coalition)
+    return coalition_lists([coalition], n)[0]
+
+
+def coalition_lists(coalitions, n: int) -> list[list[int]]:
     """Validate a structure given as index lists; return it as a list of lists of ints."""
     if isinstance(coalitions, (str, bytes)) or not isinstance(coalitions, Sequence):
         raise ValueError(
@@ -56,14 +99,11 @@ def coalition_lists(coalitions: Sequence[Sequence[int]], n: int) -> list[list[in
                 "coalitions must be a sequence of sequences of station indices, e.g. "
                 f"[[0, 1, 2]]; got {list(coalitions)!r}"
             )
-        where = f"coalition {k} ({list(members)!r})"
         if len(members) == 0:
-            raise ValueError(f"{where} is empty")
-        idx = [_index(v, n, where) for v in members]
+            raise ValueError(f"coalition {k} ({list(members)!r}) is empty")
+        idx = stations(members, n, f"coalition {k}")
         for i in idx:
             if i in owner:
-                if owner[i] == k:
-                    raise ValueError(f"{where} repeats station {i}")
                 raise ValueError(
                     f"coalitions overlap: station {i} is in coalition {owner[i]} and {k}"
                 )
@@ -72,10 +112,14 @@ def coalition_lists(coalitions: Sequence[Sequence[int]], n: int) -> list[list[in
     return out
 
 
-def membership(coalitions: Coalitions, n: int) -> Float[Array, "K N"]:
-    """The membership matrix (K, N) of a coalition structure, in either input form.
+def membership(coalitions, n: int) -> Float[Array, "K N"]:
+    """The membership matrix (K, N) of a coalition structure, in either input form, checked.
 
-    ``()`` gives shape (0, N): every station alone, the Nash equilibrium.
+    The one normalisation of a structure at the public boundary: index lists are checked by
+    :func:`coalition_lists`, a concrete membership array by :func:`_check_membership`
+    (entries in [0, 1], no overlap, no empty row); a traced array passes on its shape alone.
+    Code below the boundary takes the result as given. ``()`` gives shape (0, N): every
+    station alone, the Nash equilibrium.
     """
     if isinstance(coalitions, (jax.Array, np.ndarray)):
         m = jnp.asarray(coalitions, dtype=float_dtype())
@@ -87,30 +131,39 @@ def membership(coalitions: Coalitions, n: int) -> Float[Array, "K N"]:
             )
         known = concrete(m)
         if known is not None:
-            if not np.isfinite(known).all() or (known < 0).any() or (known > 1).any():
-                raise ValueError(f"membership entries must lie in [0, 1], got {short(known)}")
-            empty = np.flatnonzero(~known.any(axis=1))
-            if len(empty):
-                raise ValueError(
-                    f"coalition {int(empty[0])} of the membership array has no member (a row of "
-                    f"zeros), like an empty coalition list; give () or shape (0, {n}) for Nash"
-                )
-            load = known.sum(axis=0)
-            if (load > 1 + 1e-12).any():
-                i = int(np.argmax(load))
-                raise ValueError(
-                    f"coalitions overlap: station {i} has total membership {float(load[i])} > 1"
-                )
+            _check_membership(known, n)
         return m
-    lists = coalition_lists(coalitions, n)
+    return mask_of(coalition_lists(coalitions, n), n)
+
+
+def _check_membership(known: np.ndarray, n: int) -> None:
+    if not np.isfinite(known).all() or (known < 0).any() or (known > 1).any():
+        raise ValueError(f"membership entries must lie in [0, 1], got {short(known)}")
+    empty = np.flatnonzero(~known.any(axis=1))
+    if len(empty):
+        raise ValueError(
+            f"coalition {int(empty[0])} of the membership array has no member (a row of "
+            f"zeros), like an empty coalition list; give () or shape (0, {n}) for Nash"
+        )
+    load = known.sum(axis=0)
+    if (load > 1 + 1e-12).any():
+        i = int(np.argmax(load))
+        raise ValueError(
+            f"coalitions overlap: station {i} has total membership {float(load[i])} > 1"
+        )
+
+
+def mask_of(lists: Sequence[Sequence[int]], n: int) -> Float[Array, "K N"]:
+    """The 0/1 membership matrix of checked index lists (trusted: no check)."""
     m = np.zeros((len(lists), n))
     for k, members in enumerate(lists):
-        m[k, members] = 1.0
+        m[k, list(members)] = 1.0
     return jnp.asarray(m, dtype=float_dtype())
 
 
 def single_coalition(coalition, n: int) -> Float[Array, " N"]:
-    """A single coalition, as indices (``[0, 1, 2]``) or a mask of shape (N,), as a mask."""
+    """A single coalition, as indices (``[0, 1, 2]``) or a mask of shape (N,), as a checked
+    mask (:func:`membership` of that one coalition)."""
     if isinstance(coalition, (jax.Array, np.ndarray)):
         if jnp.ndim(coalition) != 1:
             raise ValueError(
@@ -120,16 +173,33 @@ def single_coalition(coalition, n: int) -> Float[Array, " N"]:
     return membership([coalition], n)[0]
 
 
-def players(coalitions: Sequence[Sequence[int]], n: int) -> list[list[int]]:
+def players(coalitions, n: int) -> list[list[int]]:
     """The players of a structure: each coalition, then each station acting alone."""
-    lists = coalition_lists(coalitions, n)
+    return players_of(coalition_lists(coalitions, n), n)
+
+
+def players_of(lists: list[list[int]], n: int) -> list[list[int]]:
+    """:func:`players` of checked index lists (trusted: no check)."""
     taken = {i for members in lists for i in members}
     return lists + [[i] for i in range(n) if i not in taken]
 
 
+def structure_lists(coalitions, n: int) -> list[list[int]]:
+    """A structure in either input form as checked index lists; a membership array must be
+    concrete and 0/1 (certificates and reports name their players)."""
+    if not isinstance(coalitions, (jax.Array, np.ndarray)):
+        return coalition_lists(coalitions, n)
+    return lists_of(membership(coalitions, n))
+
+
 def structure_from_membership(m, n: int) -> list[list[int]]:
     """Index lists of a concrete 0/1 membership array (for reporting and certificates)."""
-    known = concrete(membership(m, n))
+    return lists_of(membership(m, n))
+
+
+def lists_of(m: Float[Array, "K N"]) -> list[list[int]]:
+    """Index lists of a checked membership array, which must be concrete and 0/1."""
+    known = concrete(m)
     if known is None:
         raise ValueError("a traced membership array has no index-list form")
     if not np.isin(known, (0.0, 1.0)).all():

@@ -22,7 +22,6 @@ serves every coalition (``jax.vmap`` over memberships, as constrained sweeps do)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 import equinox as eqx
@@ -32,11 +31,12 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._validation import as_float_array, check_shape, check_values, concrete
-from ..solvers.game import AbstractNIGame, check_players, owner_of
-from .coalitions import coalition_lists, membership
-from .coalitions import players as structure_players
+from ..solvers import solve
+from ..solvers.game import AbstractNIGame, owner_of
+from .coalitions import coalition_members, membership, players
 from .game import ChargingGame
-from .metrics import group_costs, group_ratios, station_costs
+from .metrics import group_costs, station_costs
+from .ratios import Ratios, group_ratios
 
 
 class ConstrainedChargingGame(AbstractNIGame):
@@ -66,7 +66,7 @@ class ConstrainedChargingGame(AbstractNIGame):
     def __init__(
         self,
         game: ChargingGame,
-        coalitions: Sequence[Sequence[int]] = (),
+        coalitions=(),
         *,
         nonnegative: bool = False,
         rate_limit=None,
@@ -82,7 +82,7 @@ class ConstrainedChargingGame(AbstractNIGame):
             self.players = tuple((i,) for i in range(n))
         else:
             self.membership = None
-            self.players = check_players(structure_players(coalitions, n), n)
+            self.players = tuple(tuple(p) for p in players(coalitions, n))
         self.nonnegative = bool(nonnegative)
         self.maximize = False
         self.rate_limit = None
@@ -227,7 +227,7 @@ def _vector(name: str, value, length: int):
     return v, concrete(v)
 
 
-def constrained_cost_ratios(game: ConstrainedChargingGame, coalition, **options):
+def constrained_cost_ratios(game: ConstrainedChargingGame, coalition, **options) -> Ratios:
     """(M_[N], M_C, M_[N]\\C) of one coalition under ``game``'s constraints.
 
     Nash and C-Nash equilibria come from :func:`evjax.solvers.solve` (``options`` are passed
@@ -235,7 +235,7 @@ def constrained_cost_ratios(game: ConstrainedChargingGame, coalition, **options)
     is a list of station indices (it fixes the players, which are static). Compiled once per
     game structure, coalition and options (an eager solve would compile its loops again at
     every call, with the game's values baked in)."""
-    members = tuple(int(i) for i in coalition_lists([list(coalition)], game.game.n_stations)[0])
+    members = tuple(coalition_members(coalition, game.game.n_stations))
     nash, cnash = _constrained_group_costs(game, members, tuple(sorted(options.items())))
     game.game.check_finite("group costs at Nash and C-Nash", jnp.stack([*nash, *cnash]))
     return group_ratios(nash, cnash)
@@ -244,8 +244,6 @@ def constrained_cost_ratios(game: ConstrainedChargingGame, coalition, **options)
 @eqx.filter_jit
 def _constrained_group_costs(game: ConstrainedChargingGame, members, options):
     """The groups' costs at the constrained Nash and C-Nash equilibria of ``members``."""
-    from ..solvers import solve
-
     options = dict(options)
     constraints = dict(nonnegative=game.nonnegative, rate_limit=game.rate_limit,
                        capacity=game.capacity)

@@ -1,8 +1,13 @@
-"""Costs and the paper's Eval-Metric ratios (paper 000, eqs (1), (2), (5), Eval-Metric)."""
+"""Costs of stations and of groups (paper 000, eqs (1) and (5)), at one profile or at both
+equilibria of a coalition.
+
+The public functions check their arguments (a coalition through
+:func:`evjax.charging.coalitions.single_coalition`, once); the ``*_of`` functions below them
+take a checked membership vector and trust it, so that a batched or differentiated caller
+pays for no check.
+"""
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -10,118 +15,67 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._validation import concrete, short
-from .closed_form import METHODS, Method, equilibrium
+from .closed_form import Method, solve_membership
 from .coalitions import single_coalition
 from .game import ChargingGame
+from .ratios import GroupCosts, Ratios, group_ratios, ratio, ratio_reasons  # noqa: F401
+# (GroupCosts, Ratios, ratio and ratio_reasons are re-exported: their former home)
 
 
-def station_costs(game: ChargingGame, x: Float[Array, "N T"]) -> Float[Array, " N"]:
+def station_costs(game: ChargingGame, x) -> Float[Array, " N"]:
     """c_i(x) = sum_t p^t(x) x_i^t + mu_i/2 ||x_i - xbar_i||^2 for every station (eq (1)).
 
-    Called eagerly, costs that are not finite (float64 overflow) raise ``ValueError``."""
-    if x.shape != game.xbar.shape:
-        raise ValueError(f"x must have shape {game.xbar.shape}, got {x.shape}")
+    ``x`` has shape (N, T). Called eagerly, costs that are not finite (float64 overflow)
+    raise ``ValueError``."""
+    if jnp.shape(x) != game.xbar.shape:
+        raise ValueError(f"x must have shape {game.xbar.shape}, got {jnp.shape(x)}")
     known = concrete(x)
     if known is not None and not np.isfinite(known).all():
         raise ValueError(f"x must be finite, got {short(known)}")
-    payment = jnp.sum(game.price(x)[None, :] * x, axis=1)
-    costs = payment + 0.5 * game.mu * jnp.sum((x - game.xbar) ** 2, axis=1)
+    costs = station_costs_of(game, jnp.asarray(x))
     game.check_finite("station costs", costs)  # eager calls only: traced values pass
     return costs
 
 
-def group_cost(game: ChargingGame, x: Float[Array, "N T"], group) -> Float[Array, ""]:
+def station_costs_of(game: ChargingGame, x: Float[Array, "N T"]) -> Float[Array, " N"]:
+    """:func:`station_costs` without the checks (a profile computed from ``game``)."""
+    payment = jnp.sum(game.price(x)[None, :] * x, axis=1)
+    return payment + 0.5 * game.mu * jnp.sum((x - game.xbar) ** 2, axis=1)
+
+
+def group_cost(game: ChargingGame, x, group) -> Float[Array, ""]:
     """c_S(x) = sum_{i in S} c_i(x) (eq (5)); ``group`` as indices or a mask of shape (N,)."""
     return jnp.dot(single_coalition(group, game.n_stations), station_costs(game, x))
 
 
-class Ratios(NamedTuple):
-    """The Eval-Metric ratios: cost at Nash divided by cost at C-Nash, for three groups.
-
-    A ratio above 1 means the group pays less at C-Nash (the coalition helps it); below 1,
-    Nash is better for it. A ratio is a number only where the group's C-Nash cost is positive;
-    elsewhere it is NaN, undefined (:func:`ratio_reasons` says why): ``outside`` of the grand
-    coalition (no outsiders: cost 0), or a group whose C-Nash cost is zero or negative (a
-    quotient of costs of mixed or negative sign does not say which equilibrium is cheaper).
-    """
-
-    all: Float[Array, ""]
-    coalition: Float[Array, ""]
-    outside: Float[Array, ""]
-
-
-class GroupCosts(NamedTuple):
-    """Costs of the three groups [N], C and [N] minus C at one profile."""
-
-    all: Float[Array, ""]
-    coalition: Float[Array, ""]
-    outside: Float[Array, ""]
-
-
-def group_costs(game: ChargingGame, x: Float[Array, "N T"], coalition) -> GroupCosts:
-    """(c_[N](x), c_C(x), c_[N]\\C(x)) for one coalition given as indices or a mask (N,)."""
+def group_costs(game: ChargingGame, x, coalition) -> GroupCosts:
+    """(c_[N](x), c_C(x), c_[N]\\C(x)) for one coalition given as indices or a mask (N,);
+    ``x`` has shape (N, T)."""
     m = single_coalition(coalition, game.n_stations)
-    c = station_costs(game, x)
-    return GroupCosts(jnp.sum(c), jnp.dot(m, c), jnp.dot(1.0 - m, c))
+    return costs_by_group(station_costs(game, x), m)
 
 
-def ratio(num, den):
-    """``num / den`` where ``den > 0``, NaN elsewhere: the rule of every cost ratio in evjax
-    (an empty group has cost exactly 0, so it is undefined too). Safe under ``grad``."""
-    defined = den > 0
-    return jnp.where(defined, num / jnp.where(defined, den, 1.0), jnp.nan)
-
-
-def group_ratios(nash: GroupCosts, cnash: GroupCosts) -> Ratios:
-    """The three ratios from the groups' costs at Nash and at C-Nash (:func:`ratio` each)."""
-    return Ratios(*(ratio(n, c) for n, c in zip(nash, cnash, strict=True)))
-
-
-def ratio_reasons(nash: GroupCosts, cnash: GroupCosts, coalition, n: int) -> tuple:
-    """Why each ratio of :func:`group_ratios` is undefined: a sentence, or None where the ratio
-    is a number (concrete costs; ``coalition`` as indices or a mask, ``n`` stations)."""
-    m = np.asarray(single_coalition(coalition, n))
-    sizes = (float(n), float(m.sum()), float((1.0 - m).sum()))
-    empty = ("no stations", "no members", "no outsiders (the grand coalition)")
-    reasons = []
-    for size, none, num, den in zip(sizes, empty, nash, cnash, strict=True):
-        num, den = float(num), float(den)
-        if size == 0:
-            reasons.append(f"undefined: the group has {none}")
-        elif not (np.isfinite(num) and np.isfinite(den)):
-            reasons.append(f"undefined: a cost is not finite (Nash {num:.6g}, C-Nash {den:.6g})")
-        elif den <= 0:
-            reasons.append(f"undefined: the group's C-Nash cost is {den:.6g} <= 0 (Nash cost "
-                           f"{num:.6g}); a ratio of costs needs a positive denominator")
-        else:
-            reasons.append(None)
-    return tuple(reasons)
-
-
-def cost_ratios(game: ChargingGame, coalition, *, method: Method = "structured") -> Ratios:
-    """(M_[N], M_C, M_[N]\\C) for one coalition C (indices or a mask of shape (N,)).
-
-    M_S = c_S(x*) / c_S(x^dagger) with x* the Nash and x^dagger the C-Nash equilibrium
-    (Eval-Metric); NaN where c_S(x^dagger) <= 0 (see :class:`Ratios`). Differentiable in
-    every game parameter and, for masks, in the membership. Called eagerly, it refuses
-    costs that are not finite (float64 overflow: ``ValueError``).
-    A :class:`evjax.ConstrainedChargingGame` (x >= 0, rate limits, capacity) is accepted too:
-    its equilibria come from the Nikaido-Isoda solver (slower; ``coalition`` as indices).
-    """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    from .constrained import ConstrainedChargingGame, constrained_cost_ratios
-
-    if isinstance(game, ConstrainedChargingGame):  # the slower path: two NI solves
-        return constrained_cost_ratios(game, coalition)
-    nash, cnash = _group_costs_both(game, single_coalition(coalition, game.n_stations), method)
-    game.check_finite("group costs at Nash and C-Nash", jnp.stack([*nash, *cnash]))
-    return group_ratios(nash, cnash)
+def costs_by_group(costs: Float[Array, " N"], m: Float[Array, " N"]) -> GroupCosts:
+    """The three groups' costs from the station costs and a checked membership vector."""
+    return GroupCosts(jnp.sum(costs), jnp.dot(m, costs), jnp.dot(1.0 - m, costs))
 
 
 @eqx.filter_jit
-def _group_costs_both(game: ChargingGame, m: Float[Array, " N"], method: Method):
-    """The groups' costs at the Nash and at the C-Nash equilibrium of the mask ``m``."""
-    nash = group_costs(game, equilibrium(game, (), method=method), m)
-    cnash = group_costs(game, equilibrium(game, m, method=method), m)
-    return nash, cnash
+def equilibrium_group_costs(game: ChargingGame, m: Float[Array, " N"],
+                            method: Method = "structured") -> tuple[GroupCosts, GroupCosts]:
+    """The groups' costs at the Nash and at the C-Nash equilibrium of the checked membership
+    vector ``m`` (N,) (closed form; trusted: no check)."""
+    alone = jnp.zeros((0, m.shape[0]), m.dtype)  # no coalition: the Nash equilibrium
+    nash = station_costs_of(game, solve_membership(game, alone, method))
+    cnash = station_costs_of(game, solve_membership(game, m[None, :], method))
+    return costs_by_group(nash, m), costs_by_group(cnash, m)
+
+
+def charging_cost_ratios(game: ChargingGame, m: Float[Array, " N"],
+                         method: Method = "structured") -> Ratios:
+    """(M_[N], M_C, M_[N]\\C) of the checked membership vector ``m`` (N,) in the closed form:
+    group ratios of :func:`equilibrium_group_costs`. Called eagerly, it refuses costs that
+    are not finite (float64 overflow: ``ValueError``)."""
+    nash, cnash = equilibrium_group_costs(game, m, method)
+    game.check_finite("group costs at Nash and C-Nash", jnp.stack([*nash, *cnash]))
+    return group_ratios(nash, cnash)

@@ -1,4 +1,4 @@
-"""Every coalition structure of a small game: all Bell(N) set partitions (paper 000, Remark 4.4).
+"""Coalition structures as set partitions (paper 000, Remark 4.4): enumeration and O(N^2) costs.
 
 A partition of the stations into blocks B_1..B_K is the structure whose coalitions are the
 blocks of size >= 2 (a singleton block acts alone). Partitions are enumerated as
@@ -32,12 +32,13 @@ station Gram matrices <w_i/mu_i, w_j/mu_j> and <w_i/mu_i, q_j> (N x N each): wit
 i's block, <Phi, A_k> and <Phi, P_k> are block sums of r @ Gram. So per structure: one gather of
 K table rows and an (N,) x (N, 2N) product. Constant b only (time-varying b raises). Against
 dense N x N solves the costs agree to ~1e-15 relative, also for mu and b across four decades.
+
+The sweep over all Bell(N) structures that uses these is :func:`evjax.sweeps.partitions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import equinox as eqx
 import jax
@@ -46,7 +47,9 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._validation import concrete, float_dtype, short
+from .closed_form import equilibrium
 from .game import ChargingGame
+from .metrics import station_costs
 
 MAX_STATIONS = 12  # Bell(12) = 4,213,597 structures
 _SUFFIX = 6  # stations appended per prefix when enumerating (at most 163,967 strings each)
@@ -141,21 +144,22 @@ def partition_tables(game: ChargingGame) -> PartitionTables:
             f"partitions needs a scalar b (constant price slope); got b of shape "
             f"{tuple(game.b.shape)}. For time-varying b use evjax.equilibrium per structure."
         )
+    # Each station's Nash cost (Corollary 4.5) from the one closed form of the equilibrium.
+    nash = np.asarray(station_costs(game, equilibrium(game, ())), np.float64)
     arrays = (game.a, game.b, game.mu, game.d, game.xbar)
-    return _host_tables(*(np.asarray(v, np.float64) for v in arrays))
+    return _host_tables(*(np.asarray(v, np.float64) for v in arrays), nash)
 
 
-def _host_tables(a, b, mu, d, xbar) -> PartitionTables:
-    """The tables in float64 numpy: O(2^N N^2 + N^2 T), no compilation per game shape."""
+def _host_tables(a, b, mu, d, xbar, nash) -> PartitionTables:
+    """The tables in float64 numpy: O(2^N N^2 + N^2 T), no compilation per game shape.
+
+    numpy on the host, not a compiled call: the 2^N subset rows are a few small products,
+    which would otherwise cost a compilation per game shape. ``nash`` (N,) holds each
+    station's Nash cost.
+    """
     n, t = xbar.shape
     v = mu[:, None] * xbar - a[None, :]
     w = v - v.mean(axis=1, keepdims=True)
-    # Nash (Corollary 4.5): Q = diag(mu + b) + b 1 1', one Sherman-Morrison step
-    alone = mu + b
-    gamma = b * (w / alone[:, None]).sum(axis=0) / (1.0 + b * (1.0 / alone).sum())
-    x = d[:, None] / t + (w - gamma[None, :]) / alone[:, None]
-    price = a + b * x.sum(axis=0)
-    nash = (price[None, :] * x).sum(axis=1) + 0.5 * mu * ((x - xbar) ** 2).sum(axis=1)
 
     wm = w / mu[:, None]
     q = d[:, None] / t - xbar + wm
@@ -184,13 +188,17 @@ def _host_tables(a, b, mu, d, xbar) -> PartitionTables:
     )
 
 
-def _row_sum(x):
+def row_sum(x):
     """Sum over the last axis as a matrix-vector product (XLA:CPU fuses row reductions slowly)."""
     return x @ jnp.ones((x.shape[-1],), x.dtype)
 
 
-def _block_costs(tables: PartitionTables, labels):
-    """(C-Nash cost, Nash cost, member bitmask) of every block, each (B, N); column k: label k."""
+def block_costs(tables: PartitionTables, labels):
+    """(C-Nash cost, Nash cost, member bitmask) of every block, each (B, N); column k: label k.
+
+    ``labels`` (B, N) integer arrays in [0, N), trusted (traced inside a sweep's fold);
+    :func:`structure_costs` is the checked entry point.
+    """
     n, b = tables.n_stations, tables.b
     rows = labels.shape[0]
     labels = labels.astype(jnp.int32)
@@ -204,9 +212,9 @@ def _block_costs(tables: PartitionTables, labels):
     r = jnp.take_along_axis(rho, labels, axis=1)  # rho of each station's block
     z = r @ tables.gram  # <Phi, w_j/mu_j>, <Phi, q_j> up to the block weights: (B, 2N)
     z_a, z_p = z[:, :n], z[:, n:]
-    phi_phi = _row_sum(r * z_a)[:, None]
+    phi_phi = row_sum(r * z_a)[:, None]
     phi_a = (r @ tables.g_a)[:, None]
-    bc = b / (1.0 + b * _row_sum(sigma)[:, None])
+    bc = b / (1.0 + b * row_sum(sigma)[:, None])
     cost = (
         const
         + bc * (coef_a * block_sum(z_a) - rho * block_sum(z_p) - sigma * phi_a)
@@ -238,257 +246,5 @@ def structure_costs(
 
 @eqx.filter_jit
 def _structure_costs(tables, labels):
-    cost, nash, _ = _block_costs(tables, labels)
+    cost, nash, _ = block_costs(tables, labels)
     return cost, nash
-
-
-def _top_k(keys, k: int, group: int = 256):
-    """``jax.lax.top_k`` of a long vector in two stages (faster on CPU); ties: lower index first."""
-    size = keys.shape[0]
-    if size % group or size < 4 * group or k > group:
-        return jax.lax.top_k(keys, k)
-    values, inner = jax.lax.top_k(keys.reshape(-1, group), k)  # per group of consecutive keys
-    values, pick = jax.lax.top_k(values.reshape(-1), k)
-    return values, (inner + group * jnp.arange(size // group)[:, None]).reshape(-1)[pick]
-
-
-def _merge_top(carry, keys, index, labels, k: int):
-    """The k largest keys of the carry and a chunk, with their indices and label arrays."""
-
-    def merge(carry):
-        values, pick = _top_k(keys, k)
-        joined = jnp.concatenate([carry[0], values])  # the carry first: earlier wins ties
-        values, best = jax.lax.top_k(joined, k)
-        return (
-            values,
-            jnp.concatenate([carry[1], index[pick]])[best],
-            jnp.concatenate([carry[2], labels[pick]])[best],
-        )
-
-    # most chunks cannot enter the list: skip the selection (carry[0] is sorted, descending)
-    return jax.lax.cond(jnp.max(keys) > carry[0][-1], merge, lambda c: c, carry)
-
-
-@eqx.filter_jit
-def _fold_chunk(tables, labels, start, n_valid, tol, carry, k: int):
-    """Reduce one chunk of label arrays (B, N) into the running counts and top-k lists."""
-    cost, nash, bits = _block_costs(tables, labels)
-    rows = jnp.arange(labels.shape[0], dtype=jnp.int32)
-    valid = rows < n_valid
-    nonempty, coalition = bits > 0, (bits & (bits - 1)) > 0  # >= 1 and >= 2 members
-    ratio = jnp.where(nonempty, nash / jnp.where(nonempty, cost, 1.0), jnp.nan)
-    losing = ~(ratio > 1.0 + tol)  # NaN (a zero cost) counts as not gaining
-    total = _row_sum(cost)
-    is_nash = labels[:, -1] == tables.n_stations - 1  # N blocks: every station alone
-    worst = jnp.min(jnp.where(nonempty, ratio, jnp.inf), axis=1)
-    n_coalitions = _row_sum(coalition.astype(cost.dtype))
-    coalitions_gain = (n_coalitions > 0) & (_row_sum((coalition & losing).astype(cost.dtype)) == 0)
-    players_gain = ~is_nash & (_row_sum((nonempty & losing).astype(cost.dtype)) == 0)
-    counts = carry["counts"] + jnp.stack(
-        [jnp.sum(coalitions_gain & valid), jnp.sum(players_gain & valid)]
-    ).astype(carry["counts"].dtype)
-    index = start + rows
-    by_total = _merge_top(carry["by_total"], jnp.where(valid, -total, -jnp.inf), index, labels, k)
-    by_worst = _merge_top(
-        carry["by_worst"], jnp.where(valid & ~is_nash, worst, -jnp.inf), index, labels, k
-    )
-    return {"counts": counts, "by_total": by_total, "by_worst": by_worst}, (total, ratio)
-
-
-@dataclass(frozen=True)
-class Structure:
-    """One coalition structure: its blocks (every station in one), costs and ratios.
-
-    ``blocks`` are ordered by smallest member; blocks of size >= 2 are the coalitions, singletons
-    act alone. ``total`` is c_[N] at the structure's equilibrium, ``ratio`` M_[N] = Nash total /
-    ``total``, ``block_ratios[k]`` = M_{B_k} = c_{B_k}(x*) / c_{B_k}(x^dagger) (Eval-Metric).
-    """
-
-    blocks: tuple[tuple[int, ...], ...]
-    total: float
-    ratio: float
-    block_ratios: tuple[float, ...]
-
-    @property
-    def coalitions(self) -> tuple[tuple[int, ...], ...]:
-        return tuple(blk for blk in self.blocks if len(blk) >= 2)
-
-    @property
-    def worst_ratio(self) -> float:
-        """min_k M_{B_k}: above 1 when every player (coalition or single station) gains."""
-        return min(self.block_ratios)
-
-    def to_dict(self) -> dict:
-        return {
-            "blocks": [list(blk) for blk in self.blocks],
-            "total": self.total,
-            "ratio": self.ratio,
-            "block_ratios": list(self.block_ratios),
-            "worst_ratio": self.worst_ratio,
-        }
-
-
-@dataclass(frozen=True)
-class PartitionSweep:
-    """What :func:`partitions` found over all Bell(N) coalition structures.
-
-    * ``n_structures``: structures evaluated (Bell(N)); ``nash_total``: c_[N](x*).
-    * ``nash``, ``grand``: the all-singletons and grand-coalition structures, for reference.
-    * ``best_total``: the ``top_k`` structures of lowest total cost c_[N] (highest M_[N]).
-    * ``best_worst_ratio``: the ``top_k`` structures other than Nash with the highest worst
-      block ratio min_k M_{B_k} (the structures whose worst-off player fares best).
-    * ``n_coalitions_gain``: structures with at least one coalition in which every coalition
-      (block of size >= 2) has M > 1 + tol; ``n_players_gain``: structures other than Nash in
-      which every block, singletons included, has M > 1 + tol (everyone pays less than at Nash).
-    * ``labels`` (S, N) int8, ``totals`` (S,), ``block_ratios`` (S, N) (NaN for labels no
-      station carries): every structure, in enumeration order, only with ``tables=True``.
-
-    Ties keep enumeration order (lexicographic in the label arrays).
-    """
-
-    n_stations: int
-    n_structures: int
-    nash_total: float
-    nash: Structure
-    grand: Structure
-    best_total: tuple[Structure, ...]
-    best_worst_ratio: tuple[Structure, ...]
-    n_coalitions_gain: int
-    n_players_gain: int
-    tol: float
-    labels: np.ndarray | None = None
-    totals: np.ndarray | None = None
-    block_ratios: np.ndarray | None = None
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict of the summary (the per-structure tables are left out)."""
-        return {
-            "n_stations": self.n_stations,
-            "n_structures": self.n_structures,
-            "nash_total": self.nash_total,
-            "nash": self.nash.to_dict(),
-            "grand": self.grand.to_dict(),
-            "best_total": [s.to_dict() for s in self.best_total],
-            "best_worst_ratio": [s.to_dict() for s in self.best_worst_ratio],
-            "n_coalitions_gain": self.n_coalitions_gain,
-            "n_players_gain": self.n_players_gain,
-            "tol": self.tol,
-        }
-
-
-def _structures(labels: np.ndarray, totals, ratios, nash_total: float) -> list[Structure]:
-    """:class:`Structure` records from label arrays (R, N), totals (R,), block ratios (R, N)."""
-    out = []
-    for row, total, ratio in zip(labels, np.asarray(totals), np.asarray(ratios)):
-        out.append(
-            Structure(
-                blocks=tuple(tuple(blk) for blk in blocks_of(row)),
-                total=float(total),
-                ratio=nash_total / float(total),
-                block_ratios=tuple(float(v) for v in ratio[: int(row.max()) + 1]),
-            )
-        )
-    return out
-
-
-def _chunks(labels_iter, chunk: int):
-    """(padded labels (chunk, N), valid rows) per chunk; padding repeats the first row."""
-    for labels in labels_iter:
-        rows = labels.shape[0]
-        if rows < chunk:  # the padded rows are masked out of every reduction
-            labels = np.concatenate([labels, np.repeat(labels[:1], chunk - rows, axis=0)])
-        yield labels, rows
-
-
-def partitions(
-    game: ChargingGame,
-    *,
-    top_k: int = 10,
-    tol: float = 1e-9,
-    chunk: int = 1 << 14,
-    tables: bool = False,
-) -> PartitionSweep:
-    """Evaluate every coalition structure (set partition) of a game with N <= 12 stations.
-
-    Each of the Bell(N) partitions is the structure whose coalitions are its blocks of size >= 2
-    (Remark 4.4); its equilibrium is Theorem 4.1's with the block-diagonal C. Per structure:
-    the total cost c_[N] (eq (5)), M_[N] and each block's ratio M_B (Eval-Metric), computed in
-    O(N^2) work (module docstring) and reduced on the device chunk by chunk.
-
-    Arguments:
-        game: a single game with scalar b (time-varying b raises ``ValueError``).
-        top_k: how many structures the two rankings keep (>= 1).
-        tol: a group *gains* when its ratio M > 1 + tol (for the two counts).
-        chunk: structures per compiled call (memory O(chunk N)).
-        tables: also return every structure's labels, total and block ratios (for N = 12
-            about 500 MB).
-
-    Returns a :class:`PartitionSweep`. ``ValueError`` for N > 12 (Bell(13) = 27,644,437).
-    """
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
-    pt = partition_tables(game)
-    n = pt.n_stations
-    n_total = bell_number(n)
-    chunk = min(chunk, n_total)
-    k = min(top_k, n_total)
-    dtype = pt.subsets.dtype
-
-    def empty():
-        return (jnp.full((k,), -jnp.inf, dtype), jnp.zeros((k,), jnp.int32),
-                jnp.zeros((k, n), jnp.int8))
-
-    def fold(carry, labels, start, rows):
-        return _fold_chunk(
-            pt, jnp.asarray(labels), jnp.int32(start), jnp.int32(rows), jnp.asarray(tol, dtype),
-            carry, k,
-        )
-
-    init = {"counts": jnp.zeros(2, jnp.int32), "by_total": empty(), "by_worst": empty()}
-    carry = init
-    kept: list[tuple[np.ndarray, jax.Array, jax.Array]] = []
-    start = 0
-    for labels, rows in _chunks(restricted_growth_strings(n, chunk), chunk):
-        carry, (total, ratio) = fold(carry, labels, start, rows)
-        if tables:
-            kept.append((labels[:rows], total[:rows], ratio[:rows]))
-        start += rows
-    if start != n_total:  # the enumeration is the contract; never report a partial sweep
-        raise RuntimeError(f"enumerated {start} structures, expected Bell({n}) = {n_total}")
-
-    # Nash, the grand coalition and both rankings, through the same compiled chunk function
-    keys = [np.asarray(carry[name][0]) for name in ("by_total", "by_worst")]
-    reported = np.concatenate(
-        [np.stack([np.arange(n), np.zeros(n)]).astype(np.int8)]
-        + [np.asarray(carry[name][2]) for name in ("by_total", "by_worst")]
-    )
-    pieces = [reported[i : i + chunk] for i in range(0, len(reported), chunk)]
-    evaluated = [fold(init, labels, 0, rows)[1] for labels, rows in _chunks(pieces, chunk)]
-    totals = np.concatenate([np.asarray(tot) for tot, _ in evaluated])[: len(reported)]
-    ratios = np.concatenate([np.asarray(rat) for _, rat in evaluated])[: len(reported)]
-    nash_total = float(pt.nash_total)
-    nash, grand, *ranked = _structures(reported, totals, ratios, nash_total)
-    by_total = [s for s, key in zip(ranked[:k], keys[0]) if np.isfinite(key)]
-    by_worst = [s for s, key in zip(ranked[k:], keys[1]) if np.isfinite(key)]
-    counts = np.asarray(carry["counts"])
-    out = dict(
-        n_stations=n,
-        n_structures=start,
-        nash_total=nash_total,
-        nash=nash,
-        grand=grand,
-        best_total=tuple(by_total),
-        best_worst_ratio=tuple(by_worst),
-        n_coalitions_gain=int(counts[0]),
-        n_players_gain=int(counts[1]),
-        tol=float(tol),
-    )
-    if tables:
-        out["labels"] = np.concatenate([lab for lab, _, _ in kept])
-        out["totals"] = np.concatenate([np.asarray(tot) for _, tot, _ in kept])
-        out["block_ratios"] = np.concatenate([np.asarray(rat) for _, _, rat in kept])
-    return PartitionSweep(**out)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import concrete
-from .coalitions import Coalitions, membership
+from .coalitions import membership, single_coalition
 from .game import ChargingGame
+from .ratios import GROUPS
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,12 @@ def _constant(name: str, values: np.ndarray, theorem: str) -> float:
 def _group_mask(group, m: np.ndarray, n: int) -> np.ndarray:
     in_coalition = m.sum(axis=0) > 0.5
     if isinstance(group, str):
-        masks = {"all": np.ones(n, bool), "coalition": in_coalition, "outside": ~in_coalition}
-        if group not in masks:
-            raise ValueError(
-                f"group must be 'all', 'coalition', 'outside' or station indices, got {group!r}"
-            )
-        return masks[group]
-    return np.asarray(membership([group], n))[0] > 0.5
+        if group not in GROUPS:
+            names = ", ".join(repr(g) for g in GROUPS)
+            raise ValueError(f"group must be {names} or station indices, got {group!r}")
+        masks = (np.ones(n, bool), in_coalition, ~in_coalition)
+        return masks[GROUPS.index(group)]
+    return np.asarray(single_coalition(group, n)) > 0.5
 
 
 def _q(mu: np.ndarray, b: float, m: np.ndarray) -> np.ndarray:
@@ -75,14 +75,14 @@ def _q(mu: np.ndarray, b: float, m: np.ndarray) -> np.ndarray:
     return b * (np.ones((n, n)) + c) + np.diag(mu)
 
 
-def _structure(game: ChargingGame, coalitions: Coalitions) -> np.ndarray:
+def _structure(game: ChargingGame, coalitions) -> np.ndarray:
     m = np.asarray(membership(coalitions, game.n_stations), dtype=np.float64)
     if not np.isin(m, (0.0, 1.0)).all():
         raise ValueError("the theorems are stated for 0/1 coalitions, not fractional membership")
     return m
 
 
-def theorem_4_7(game: ChargingGame, coalitions: Coalitions, group="all") -> TheoremCondition:
+def theorem_4_7(game: ChargingGame, coalitions, group="all") -> TheoremCondition:
     """Theorem 4.7's condition (6): sum_{i in S} f-dagger_i - f*_i >= 0.
 
     Holds if and only if group S pays no more at Nash than at C-Nash, under the theorem's
@@ -118,7 +118,7 @@ def theorem_4_7(game: ChargingGame, coalitions: Coalitions, group="all") -> Theo
     return TheoremCondition(margin >= 0.0, margin)
 
 
-def theorem_4_11(game: ChargingGame, coalitions: Coalitions, group="all") -> TheoremCondition:
+def theorem_4_11(game: ChargingGame, coalitions, group="all") -> TheoremCondition:
     """Theorem 4.11's condition: g-dagger_S - g*_S >= (Gamma-dagger_S - Gamma*_S) h(A).
 
     Holds if and only if group S pays no more at Nash than at C-Nash, under the theorem's

@@ -15,11 +15,11 @@ numbers it shows. Figures are bare matplotlib Figures: the caller's backend is l
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
+from .._csv import write_csv as _write_rows
 from .._plotting import save, subplots
 from .report import DeckEquilibrium
 
@@ -31,15 +31,9 @@ QUANTITIES = (("charging", "mean charging price"), ("parking", "mean parking fee
 def write_csv(path: str | Path, columns: dict) -> Path:
     """Write a table of equal-length columns (name -> 1-D array) as CSV with a header row;
     numbers at full float64 precision."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     names = list(columns)
     values = [np.asarray(columns[k]).tolist() for k in names]
-    with path.open("w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(names)
-        out.writerows(zip(*values, strict=True))
-    return path
+    return _write_rows(path, names, zip(*values, strict=True))
 
 
 def _per_deck(columns: dict, key: str, deck: int) -> np.ndarray:

@@ -13,15 +13,12 @@ exact cost evaluation, so that they can be given the search's own count as their
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import jax.numpy as jnp
 import numpy as np
 
-from ..charging.game import ChargingGame
-from ..charging.metrics import Ratios, cost_ratios
-from .objective import Group, Kind, Objective, objective
-from .search import SearchResult, constraints
+from .objective import Objective, objective
+from .feasible import constraints
+from .search import SearchResult, exact_ratios
 
 BATCH = 512  # exact evaluations per compiled call (padded): one compilation per N
 
@@ -38,15 +35,14 @@ def evaluate(obj: Objective, masks: np.ndarray, batch: int = BATCH) -> np.ndarra
 
 def _result(game, mask, value, evaluations) -> SearchResult:
     members = np.flatnonzero(mask > 0.5).tolist()
-    ratios = Ratios(*(float(r) for r in cost_ratios(game, members)))
-    return SearchResult(members, float(value), ratios, int(evaluations), 0, int(evaluations),
-                        np.zeros((0, game.n_stations)), np.zeros((0, 0)), float(value))
+    return SearchResult(members, float(value), exact_ratios(game, mask), int(evaluations), 0,
+                        int(evaluations), np.zeros((0, game.n_stations)), np.zeros((0, 0)),
+                        float(value))
 
 
 def greedy_search(
-    game: ChargingGame, group: Group = "coalition", *, kind: Kind = "ratio",
-    size: int | None = None, include: Sequence[int] = (), exclude: Sequence[int] = (),
-    min_size: int = 1, budget: int | None = None, seed: int = 0,
+    game, group: str = "coalition", *, kind: str = "ratio", size=None, include=(),
+    exclude=(), min_size: int = 1, budget: int | None = None, seed: int = 0,
 ) -> SearchResult:
     """Greedy forward selection (module docstring); ``budget`` None: one pass only."""
     obj = objective(game, group, kind)
@@ -88,9 +84,8 @@ def greedy_search(
 
 
 def random_search(
-    game: ChargingGame, group: Group = "coalition", *, kind: Kind = "ratio",
-    size: int | None = None, include: Sequence[int] = (), exclude: Sequence[int] = (),
-    min_size: int = 1, budget: int = 1000, seed: int = 0,
+    game, group: str = "coalition", *, kind: str = "ratio", size=None, include=(),
+    exclude=(), min_size: int = 1, budget: int = 1000, seed: int = 0,
 ) -> SearchResult:
     """The best of ``budget`` uniformly random feasible coalitions (module docstring)."""
     if budget < 1:

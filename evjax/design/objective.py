@@ -15,21 +15,18 @@ O(T)-per-coalition reduced form (``evjax.charging.reduced``) when b is a scalar.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ..charging.closed_form import equilibrium
+from ..charging.closed_form import equilibrium, solve_membership
 from ..charging.game import ChargingGame
-from ..charging.metrics import ratio, station_costs
+from ..charging.metrics import station_costs, station_costs_of
+from ..charging.ratios import GROUPS, group_index, ratio
 from ..charging.reduced import coalition_costs, coalition_tables
 
-Group = Literal["all", "coalition", "outside"]
-Kind = Literal["ratio", "saving"]
-GROUPS = ("all", "coalition", "outside")
 KINDS = ("ratio", "saving")
 
 
@@ -57,19 +54,20 @@ class Objective(eqx.Module):
         return KINDS[int(self.saving)]
 
     def _combine(self, nash_s, cnash_s):
-        # a ratio is NaN where the C-Nash cost is <= 0 (evjax.charging.metrics.ratio)
+        # a ratio is NaN where the C-Nash cost is <= 0 (evjax.charging.ratios.ratio)
         return jnp.where(self.saving, nash_s - cnash_s, ratio(nash_s, cnash_s))
 
     def relaxed(self, m: Float[Array, " N"]) -> Float[Array, ""]:
-        """The objective at a fractional membership m in [0, 1]^N (smooth in m)."""
-        cnash = station_costs(self.game, equilibrium(self.game, m[None, :]))
+        """The objective at a fractional membership m in [0, 1]^N (smooth in m). ``m`` is
+        trusted (the search keeps it in the box; it is not checked)."""
+        cnash = station_costs_of(self.game, solve_membership(self.game, m[None, :]))
         w = jnp.stack([jnp.ones_like(m), m, 1.0 - m])[self.column]
         defined = jnp.sum(w) > 1e-9  # an empty group has no ratio: 1, with zero gradient
         den = jnp.where(defined, jnp.dot(w, cnash), 1.0)
         num = jnp.where(defined, jnp.dot(w, self.nash), 1.0)
         return self._combine(num, den)
 
-    def exact(self, masks: Float[Array, "B N"]) -> Float[Array, " B"]:
+    def exact(self, masks: Float[Array | np.ndarray, "B N"]) -> Float[Array, " B"]:
         """The objective of B coalitions given as 0/1 masks; -inf where the group is empty
         or its ratio is undefined (never chosen)."""
         if self.tables is not None:
@@ -83,17 +81,17 @@ class Objective(eqx.Module):
         return jnp.where(empty | jnp.isnan(value), -jnp.inf, value)
 
 
-def objective(game: ChargingGame, group: Group = "coalition", kind: Kind = "ratio") -> Objective:
-    """The :class:`Objective` maximising ``kind`` of ``group`` in ``game`` (scalar or (T,) b)."""
-    if group not in GROUPS:
-        raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+def objective(game, group: str = "coalition", kind: str = "ratio") -> Objective:
+    """The :class:`Objective` maximising ``kind`` of ``group`` in ``game`` (a
+    :class:`evjax.ChargingGame`, scalar or (T,) b); ``ValueError`` naming a bad argument."""
+    column = group_index(group)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if not isinstance(game, ChargingGame):
         raise ValueError(
             f"coalition search needs an unconstrained ChargingGame, got {type(game).__name__}"
         )
-    nash = station_costs(game, equilibrium(game, ()))
+    nash = station_costs(game, equilibrium(game, ()))  # eager: refuses a float64 overflow
     tables = coalition_tables(game) if game.constant_b else None
-    return Objective(game, nash, tables, jnp.asarray(GROUPS.index(group)),
+    return Objective(game, nash, tables, jnp.asarray(column),
                      jnp.asarray(kind == "saving"))

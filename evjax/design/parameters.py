@@ -18,9 +18,7 @@ solver and their gradients from its implicit adjoint (slower: two solves per ste
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import equinox as eqx
 import jax
@@ -29,21 +27,20 @@ import numpy as np
 import optax
 from jaxtyping import Array
 
-from ..charging.constrained import ConstrainedChargingGame
+from ..charging.coalitions import coalition_members, mask_of
+from ..charging.constrained import ConstrainedChargingGame, constrained_cost_ratios
 from ..charging.game import ChargingGame
-from ..charging.metrics import Ratios, cost_ratios
-from .objective import GROUPS, Group
+from ..charging.metrics import charging_cost_ratios
+from ..charging.ratios import Ratios, group_index
 from .projections import box
 
-Parameter = Literal["mu", "d", "a", "b", "xbar"]
 PARAMETERS = ("mu", "d", "a", "b", "xbar")
 POSITIVE = ("mu", "b", "d")  # must stay > 0 (ChargingGame): default bounds p0 / 10 .. 10 p0
 
 
 def get_parameter(game, name: str):
     """The array of parameter ``name`` of a charging game (or of a constrained one's game)."""
-    base = game.game if isinstance(game, ConstrainedChargingGame) else game
-    return getattr(base, name)
+    return getattr(base_game(game), name)
 
 
 def with_parameter(game, name: str, value):
@@ -53,9 +50,26 @@ def with_parameter(game, name: str, value):
     return eqx.tree_at(lambda g: getattr(g, name), game, value)
 
 
-def ratios_of(game, coalition) -> Ratios:
-    """The three ratios of one coalition, for a charging or a constrained charging game."""
-    return cost_ratios(game, coalition)
+def checked_coalition(game, coalition) -> tuple[list[int], Array]:
+    """(members, mask): one coalition of a (constrained) charging game, checked once, as
+    station indices (in the order given) and as a 0/1 membership vector (N,)."""
+    n = base_game(game).n_stations
+    members = coalition_members(coalition, n)
+    return members, mask_of([members], n)[0]
+
+
+def base_game(game) -> ChargingGame:
+    """The charging game itself: ``game``, or a constrained game's ``game``."""
+    return game.game if isinstance(game, ConstrainedChargingGame) else game
+
+
+def ratios_of(game, mask: Array | None, members: tuple[int, ...],
+              method: str = "structured") -> Ratios:
+    """The three ratios of a checked coalition (trusted): from its ``mask`` (N,) by the closed
+    form (``method``), or from its ``members`` by the NI solver for a constrained game."""
+    if isinstance(game, ConstrainedChargingGame):
+        return constrained_cost_ratios(game, members)
+    return charging_cost_ratios(game, mask, method)
 
 
 @dataclass(frozen=True)
@@ -87,11 +101,11 @@ class ParameterDesign:
 
 def design_parameters(
     game,
-    coalition: Sequence[int],
+    coalition,
     *,
-    parameter: Parameter = "mu",
+    parameter: str = "mu",
     entries=None,
-    group: Group = "coalition",
+    group: str = "coalition",
     at_least: float | None = None,
     at_most: float | None = None,
     bounds=None,
@@ -117,32 +131,44 @@ def design_parameters(
     """
     if parameter not in PARAMETERS:
         raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
-    if group not in GROUPS:
-        raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+    column = group_index(group)
     if (at_least is None) == (at_most is None):
         raise ValueError("give exactly one of at_least and at_most")
     if not isinstance(game, ChargingGame | ConstrainedChargingGame):
         raise ValueError(f"game must be a (constrained) ChargingGame, got {type(game).__name__}")
-    coalition = [int(i) for i in coalition]
-    column = GROUPS.index(group)
+    members, mask = checked_coalition(game, coalition)
+    constrained = isinstance(game, ConstrainedChargingGame)
     level, sign = (at_least, 1.0) if at_least is not None else (at_most, -1.0)
     p0 = jnp.asarray(get_parameter(game, parameter))
-    free = _entries(parameter, p0, entries, coalition)
+    free = _entries(parameter, p0, entries, members)
     lo, hi = _bounds(parameter, p0, bounds)
     scale = jnp.where(p0 == 0, 1.0, jnp.abs(p0))
-    before = ratios_of(game, coalition)
-    constrained = isinstance(game, ConstrainedChargingGame)
-    n = game.game.n_stations if constrained else game.n_stations
-    mask = np.zeros(n)
-    mask[coalition] = 1.0
+    before = ratios_of(game, mask, tuple(members))
     as_array = lambda v: jnp.asarray(v, p0.dtype)  # noqa: E731
     target = _Target(
         game, p0, free, scale, jnp.where(free, (lo - p0) / scale, 0.0),
         jnp.where(free, (hi - p0) / scale, 0.0), as_array(level), as_array(sign),
         as_array(max(abs(float(before[column]) - level), 1e-6)), jnp.asarray(column),
-        as_array(mask), parameter, tuple(coalition) if constrained else ())
+        as_array(mask), parameter, tuple(members) if constrained else ())
+    u, history = _augmented_lagrangian(target, outer, inner, learning_rate, rho)
+    value = jnp.where(free, p0 + scale * u, p0)
+    designed = with_parameter(game, parameter, value)
+    # verified from scratch: dense solves for the unconstrained game
+    after = ratios_of(designed, mask, tuple(members), method="dense")
+    feasible = bool(sign * (float(after[column]) - level) >= -1e-12)
+    return ParameterDesign(
+        designed, parameter, np.asarray(p0), np.asarray(value), np.asarray(free),
+        float(jnp.linalg.norm(u)), Ratios(*(float(r) for r in before)),
+        Ratios(*(float(r) for r in after)), feasible, np.asarray(history))
 
-    u = jnp.zeros_like(p0)
+
+def _augmented_lagrangian(target: "_Target", outer: int, inner: int, learning_rate: float,
+                          rho: float):
+    """(u, history): the outer iterations of the module docstring's augmented Lagrangian,
+    then the shortest feasible step along the best feasible iterate's ray."""
+    as_array = lambda v: jnp.asarray(v, target.p0.dtype)  # noqa: E731
+    level, sign = float(target.level), float(target.sign)
+    u = jnp.zeros_like(target.p0)
     state, lam, history, best = optax.adam(0.0).init(u), 0.0, [], None
     zero, one = as_array(0.0), as_array(1.0)
 
@@ -161,14 +187,7 @@ def design_parameters(
         if g < 0:
             rho *= 2.0
     u = _shortest_feasible(constraint, u if best is None else best, target.u_lo, target.u_hi)
-    value = jnp.where(free, p0 + scale * u, p0)
-    designed = with_parameter(game, parameter, value)
-    after = _verified_ratios(designed, coalition)
-    feasible = bool(sign * (float(after[column]) - level) >= -1e-12)
-    return ParameterDesign(
-        designed, parameter, np.asarray(p0), np.asarray(value), np.asarray(free),
-        float(jnp.linalg.norm(u)), Ratios(*(float(r) for r in before)),
-        Ratios(*(float(r) for r in after)), feasible, np.asarray(history))
+    return u, history
 
 
 class _Target(eqx.Module):
@@ -193,8 +212,7 @@ class _Target(eqx.Module):
         """>= 0 where the target is met, normalised by the initial gap."""
         p = jnp.where(self.free, self.p0 + self.scale * u, self.p0)
         game = with_parameter(self.game, self.parameter, p)
-        coalition = self.members if isinstance(game, ConstrainedChargingGame) else self.mask
-        ratio = jnp.stack(list(cost_ratios(game, coalition)))[self.column]
+        ratio = jnp.stack(list(ratios_of(game, self.mask, self.members)))[self.column]
         return self.sign * (ratio - self.level) / self.g_scale
 
 
@@ -276,10 +294,3 @@ def _shortest_feasible(g, u, u_lo, u_hi, iters: int = 50):
         else:
             left = mid
     return right * u
-
-
-def _verified_ratios(game, coalition) -> Ratios:
-    """The three ratios recomputed from scratch (dense solves for the unconstrained game)."""
-    if isinstance(game, ConstrainedChargingGame):
-        return cost_ratios(game, coalition)
-    return cost_ratios(game, coalition, method="dense")

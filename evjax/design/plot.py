@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .._plotting import pyplot, save
-from .objective import GROUPS
+from ..charging.ratios import GROUPS
 from .sensitivity import Sensitivity
 
 
@@ -27,7 +27,7 @@ def plot_sensitivity(result: Sensitivity, path: str | Path, *, top: int = 15,
     as horizontal bars, largest on top."""
     if not isinstance(top, (int, np.integer)) or top < 1:
         raise ValueError(f"top must be an integer >= 1, got {top!r}")
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # lazy: matplotlib is an optional dependency
 
     plt = pyplot()
 

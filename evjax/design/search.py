@@ -10,7 +10,8 @@ Which coalition C maximises a ratio (or a saving) of paper 000's Eval-Metric? En
    sizes (the capped simplex {sum m = size} for a fixed size); ``"sigmoid"`` steps logits,
    m = sigmoid(theta), with a quadratic penalty on a sum outside the allowed sizes. Without
    a fixed size, restart 0 is free and the others are pinned to sizes spread geometrically
-   over [2, N] (:func:`restart_sizes`): left alone, every restart drifts to similar sizes.
+   over [2, N] (:func:`~evjax.design.feasible.restart_sizes`): left alone, every restart
+   drifts to similar sizes.
    Must-include / must-exclude stations are pinned to 1 / 0 throughout.
 2. **Rounding.** Per restart, stations ranked by m, cut at every allowed size (one exact
    evaluation per distinct coalition).
@@ -25,7 +26,6 @@ gradient: two equilibria and a reverse pass), one per exact coalition.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,76 +36,16 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
-from ..charging.game import ChargingGame
-from ..charging.metrics import Ratios, cost_ratios
-from .objective import Group, Kind, Objective, objective
+from ..charging.metrics import charging_cost_ratios
+from ..charging.ratios import Ratios
+from .feasible import Constraints, constraints, neighbours, restart_sizes, rounded, starting_points
+from .objective import Objective, objective
 from .projections import sized_box
 
 Relaxation = Literal["projection", "sigmoid"]
 
 
-@dataclass(frozen=True)
-class Constraints:
-    """The feasible coalitions: sizes in [min_size, max_size], ``include`` in, ``exclude`` out.
-
-    ``lo``, ``hi`` (N,) bound each station's membership (1, 1 for included; 0, 0 for excluded).
-    """
-
-    n: int
-    min_size: int
-    max_size: int
-    include: tuple[int, ...]
-    exclude: tuple[int, ...]
-
-    @property
-    def fixed(self) -> bool:
-        return self.min_size == self.max_size
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = np.zeros(self.n), np.ones(self.n)
-        lo[list(self.include)] = 1.0
-        hi[list(self.exclude)] = 0.0
-        return lo, hi
-
-
-def constraints(
-    n: int, group: str, size: int | None = None, include: Sequence[int] = (),
-    exclude: Sequence[int] = (), min_size: int = 1,
-) -> Constraints:
-    """Validate the options of :func:`coalition_search` (``ValueError`` naming the value)."""
-    inc, exc = _indices("include", include, n), _indices("exclude", exclude, n)
-    both = sorted(set(inc) & set(exc))
-    if both:
-        raise ValueError(f"stations {both} are both in include and in exclude")
-    top = n - len(exc) - (1 if group == "outside" else 0)  # the outside group must be non-empty
-    low = max(min_size, len(inc), 1)
-    if size is not None:
-        if isinstance(size, bool) or int(size) != size:
-            raise ValueError(f"size must be an integer, got {size!r}")
-        if not low <= size <= top:
-            raise ValueError(
-                f"size = {size} is infeasible: with {len(inc)} included and {len(exc)} excluded "
-                f"of N = {n} stations (and objective group {group!r}) it must lie in "
-                f"[{low}, {top}]"
-            )
-        low = top = int(size)
-    if low > top:
-        raise ValueError(f"no coalition satisfies the constraints (sizes [{low}, {top}])")
-    return Constraints(n, low, top, tuple(inc), tuple(exc))
-
-
-def _indices(name, values, n):
-    out = []
-    for v in values:
-        if isinstance(v, (bool, np.bool_)) or int(v) != v or not 0 <= int(v) < n:
-            raise ValueError(f"{name} must hold station indices in [0, {n}), got {v!r}")
-        out.append(int(v))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name} repeats a station: {out}")
-    return out
-
-
-# -- 1. relaxed ascent -------------------------------------------------------------------
+# -- relaxed ascent -------------------------------------------------------------------
 
 
 @eqx.filter_jit
@@ -158,60 +98,7 @@ def relaxed_ascent(
     return jax.vmap(run)(m0, s_lo, s_hi)
 
 
-def restart_sizes(cons: Constraints, restarts: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each restart's range of sizes (R,), (R,): the fixed size; or, without one, restart 0
-    free over [min_size, max_size] and the others pinned to sizes spread geometrically over
-    [2, max_size] (the relaxation alone drifts towards one size; the spread lets rounding and
-    polish see all, densest where small coalitions differ most)."""
-    s_lo = np.full(restarts, float(cons.min_size))
-    s_hi = np.full(restarts, float(cons.max_size))
-    if not cons.fixed and restarts > 1:
-        low = min(max(cons.min_size, 2), cons.max_size)  # a lone station changes nothing
-        s_lo[1:] = s_hi[1:] = np.round(np.geomspace(low, cons.max_size, restarts - 1))
-    return s_lo, s_hi
-
-
-# -- 2. rounding ---------------------------------------------------------------------------
-
-
-def rounded(m: np.ndarray, cons: Constraints) -> tuple[np.ndarray, np.ndarray]:
-    """Rounding of fractional memberships m (R, N): per row, the stations ranked by m
-    (included first, excluded never), cut at every allowed size.
-
-    Returns (masks (R, S, N), own (R,)): S = max_size - min_size + 1 prefixes per row, and the
-    index of each row's own prefix (its size sum(m), rounded into the allowed range).
-    """
-    lo, hi = cons.bounds()
-    score = np.where(lo == 1.0, np.inf, np.where(hi == 0.0, -np.inf, m))
-    order = np.argsort(-score, axis=1, kind="stable")
-    sizes = np.arange(cons.min_size, cons.max_size + 1)
-    masks = np.zeros((m.shape[0], len(sizes), cons.n))
-    for r, row in enumerate(order):
-        for s, k in enumerate(sizes):
-            masks[r, s, row[:k]] = 1.0
-    own = np.clip(np.round(m.sum(axis=1)), cons.min_size, cons.max_size) - cons.min_size
-    return masks, own.astype(int)
-
-
-# -- 3. local search -----------------------------------------------------------------------
-
-
-def neighbours(mask: Float[Array, " N"], lo, hi, min_size: int, max_size: int):
-    """Every add, drop and swap of one station: masks (N (N + 2), N) and their validity."""
-    n = mask.shape[0]
-    eye = jnp.eye(n, dtype=mask.dtype)
-    size = jnp.sum(mask)
-    can_add = (mask == 0) & (hi > 0)  # station j may enter
-    can_drop = (mask == 1) & (lo < 1)  # station i may leave
-    adds = mask[None, :] + eye
-    drops = mask[None, :] - eye
-    swaps = (mask[None, None, :] - eye[:, None, :] + eye[None, :, :]).reshape(n * n, n)
-    valid = jnp.concatenate([
-        can_add & (size + 1 <= max_size),
-        can_drop & (size - 1 >= min_size),
-        (can_drop[:, None] & can_add[None, :]).reshape(n * n),
-    ])
-    return jnp.concatenate([adds, drops, swaps]), valid
+# -- local search -----------------------------------------------------------------------
 
 
 @eqx.filter_jit
@@ -289,18 +176,18 @@ class SearchResult:
 
 
 def coalition_search(
-    game: ChargingGame,
-    group: Group = "coalition",
+    game,
+    group: str = "coalition",
     *,
-    kind: Kind = "ratio",
-    size: int | None = None,
-    include: Sequence[int] = (),
-    exclude: Sequence[int] = (),
+    kind: str = "ratio",
+    size=None,
+    include=(),
+    exclude=(),
     min_size: int = 1,
     restarts: int = 8,
     steps: int = 100,
     learning_rate: float = 0.05,
-    relaxation: Relaxation = "projection",
+    relaxation: str = "projection",
     penalty: float = 1.0,
     polish: int = 3,
     max_moves: int = 100,
@@ -334,18 +221,13 @@ def coalition_search(
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     obj = objective(game, group, kind)
     cons = constraints(game.n_stations, group, size, include, exclude, min_size)
-    lo, hi = cons.bounds()
     s_lo, s_hi = restart_sizes(cons, restarts)
-    rng = np.random.default_rng(seed)
-    n_free = int((hi > lo).sum())
-    centre = np.full(game.n_stations, (0.5 * (s_lo[0] + s_hi[0]) - lo.sum()) / max(n_free, 1))
-    m0 = np.concatenate([centre[None, :], rng.random((restarts - 1, game.n_stations))])
-    m0 = np.clip(np.where(hi > lo, m0, lo), lo, hi)
-    dtype = obj.nash.dtype
-    as_array = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+    as_array = lambda v: jnp.asarray(v, obj.nash.dtype)  # noqa: E731
+    lo, hi = (as_array(v) for v in cons.bounds())
     m_end, history = relaxed_ascent(
-        obj, as_array(m0), as_array(lo), as_array(hi), as_array(s_lo), as_array(s_hi),
-        steps=steps, learning_rate=learning_rate, relaxation=relaxation, penalty=penalty)
+        obj, as_array(starting_points(cons, s_lo, s_hi, restarts, seed)), lo, hi,
+        as_array(s_lo), as_array(s_hi), steps=steps, learning_rate=learning_rate,
+        relaxation=relaxation, penalty=penalty)
     m_end = np.asarray(m_end)
     if not np.isfinite(m_end).all():  # NaN gradients along the ascent
         raise ValueError(_undefined(kind, group))
@@ -354,7 +236,7 @@ def coalition_search(
     flat = prefixes.reshape(-1, game.n_stations)
     # padded to R N rows (duplicates): one compilation per (N, R), whatever the sizes
     padded = np.concatenate([flat, np.repeat(flat[:1], restarts * game.n_stations - len(flat), 0)])
-    values = np.asarray(obj.exact(jnp.asarray(padded, dtype)))[: len(flat)]
+    values = np.asarray(obj.exact(as_array(padded)))[: len(flat)]
     if not np.isfinite(values).any():  # every candidate undefined (-inf)
         raise ValueError(_undefined(kind, group))
     unique, first = np.unique(flat, axis=0, return_index=True)
@@ -364,17 +246,35 @@ def coalition_search(
     starts = list(dict.fromkeys([*order[:polish].tolist(),
                                  *(np.arange(restarts) * prefixes.shape[1] + own).tolist()]))
     starts = list(dict.fromkeys(unique_index(flat, j) for j in starts))
-    best_mask, best_value = flat[order[0]], float(values[order[0]])
-    rounded_value = best_value
-    for j in starts if polish else ():
+    rounded_value = float(values[order[0]])
+    best_mask, best_value, evals = polished(obj, flat, starts if polish else [], cons,
+                                            flat[order[0]], rounded_value, max_moves)
+    exact_evals += evals
+    members = np.flatnonzero(best_mask > 0.5).tolist()
+    relaxed_evals = restarts * steps
+    return SearchResult(members, best_value, exact_ratios(game, best_mask),
+                        relaxed_evals + exact_evals, relaxed_evals, exact_evals, m_end,
+                        np.asarray(history), rounded_value)
+
+
+def polished(obj: Objective, flat: np.ndarray, starts, cons: Constraints, best_mask,
+             best_value: float, max_moves: int):
+    """(mask, value, evaluations): the best of ``best_mask`` (worth ``best_value``) and the
+    local searches from the rows ``starts`` of ``flat``."""
+    as_array = lambda v: jnp.asarray(v, obj.nash.dtype)  # noqa: E731
+    lo, hi = (as_array(v) for v in cons.bounds())
+    evaluations = 0
+    for j in starts:
         mask, value, evals, _ = local_search(
-            obj, jnp.asarray(flat[j], dtype), jnp.asarray(lo, dtype), jnp.asarray(hi, dtype),
-            jnp.asarray(cons.min_size), jnp.asarray(cons.max_size), jnp.asarray(max_moves))
-        exact_evals += int(evals)
+            obj, as_array(flat[j]), lo, hi, jnp.asarray(cons.min_size),
+            jnp.asarray(cons.max_size), jnp.asarray(max_moves))
+        evaluations += int(evals)
         if float(value) > best_value:
             best_mask, best_value = np.asarray(mask), float(value)
-    members = np.flatnonzero(best_mask > 0.5).tolist()
-    ratios = Ratios(*(float(r) for r in cost_ratios(game, members)))
-    relaxed_evals = restarts * steps
-    return SearchResult(members, best_value, ratios, relaxed_evals + exact_evals, relaxed_evals,
-                        exact_evals, m_end, np.asarray(history), rounded_value)
+    return best_mask, best_value, evaluations
+
+
+def exact_ratios(game, mask: np.ndarray) -> Ratios:
+    """The three ratios of the 0/1 coalition ``mask`` (N,) found by a search, as floats."""
+    m = jnp.asarray((mask > 0.5).astype(float), game.mu.dtype)
+    return Ratios(*(float(r) for r in charging_cost_ratios(game, m)))

@@ -10,7 +10,6 @@ parameter, which compares parameters of different units.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -18,8 +17,8 @@ import jax
 import numpy as np
 
 from ..charging.constrained import ConstrainedChargingGame
-from .objective import GROUPS
-from .parameters import PARAMETERS, get_parameter, ratios_of, with_parameter
+from ..charging.ratios import group_index
+from .parameters import PARAMETERS, checked_coalition, get_parameter, ratios_of, with_parameter
 
 
 @dataclass(frozen=True)
@@ -41,11 +40,9 @@ class Sensitivity:
     def ranked(self, group: str = "coalition", by: str = "derivative") -> list[dict]:
         """Every parameter entry, largest |dM/dp| first (``by="elasticity"``: largest
         |(p / M) dM/dp|); each {parameter, index, value, derivative, elasticity}."""
-        if group not in GROUPS:
-            raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+        j = group_index(group)
         if by not in ("derivative", "elasticity"):
             raise ValueError(f"by must be 'derivative' or 'elasticity', got {by!r}")
-        j = GROUPS.index(group)
         rows = []
         for name in PARAMETERS:
             grad, value = self.gradients[name][j], self.values[name]
@@ -64,28 +61,23 @@ class Sensitivity:
                 "ranked": self.ranked(group, by)}
 
 
-def sensitivity(game, coalition: Sequence[int]) -> Sensitivity:
+def sensitivity(game, coalition) -> Sensitivity:
     """The gradients of the three ratios of ``coalition`` with respect to mu, d, a, b, xbar.
 
-    ``game``: a :class:`evjax.ChargingGame` or :class:`evjax.ConstrainedChargingGame`.
-    Undefined ratios (M_[N]\\C of the grand coalition, a C-Nash cost <= 0) have NaN
-    gradients; a game whose costs overflow float64 raises ``ValueError``.
+    ``game``: a :class:`evjax.ChargingGame` or :class:`evjax.ConstrainedChargingGame`;
+    ``coalition``: station indices. Undefined ratios (M_[N]\\C of the grand coalition, a
+    C-Nash cost <= 0) have NaN gradients; a game whose costs overflow float64 raises
+    ``ValueError``.
     """
-    coalition = [int(i) for i in coalition]
-    if not isinstance(game, ConstrainedChargingGame):
-        from ..charging.coalitions import coalition_lists
-
-        coalition_lists([coalition], game.n_stations)  # ValueError on a bad coalition
+    members, mask = checked_coalition(game, coalition)
     values = {name: get_parameter(game, name) for name in PARAMETERS}
     if isinstance(game, ConstrainedChargingGame):
-        ratios, jac = _jacobian(game, values, None, tuple(coalition))
+        ratios, jac = _jacobian(game, values, None, tuple(members))
     else:
-        mask = np.zeros(game.n_stations)
-        mask[coalition] = 1.0
-        ratios, jac = _jacobian(game, values, jax.numpy.asarray(mask, game.mu.dtype), ())
+        ratios, jac = _jacobian(game, values, mask, ())
     if not np.isfinite(np.asarray(ratios)).all():  # undefined, or float64 overflow:
-        ratios_of(game, coalition)  # the eager ratios raise ValueError on overflow
-    return Sensitivity(coalition, np.asarray(ratios),
+        ratios_of(game, mask, tuple(members))  # the eager ratios raise ValueError on overflow
+    return Sensitivity(members, np.asarray(ratios),
                        {k: np.asarray(v) for k, v in jac.items()},
                        {k: np.asarray(v) for k, v in values.items()})
 
@@ -99,6 +91,6 @@ def _jacobian(game, values: dict, mask, members: tuple):
         g = game
         for name, v in params.items():
             g = with_parameter(g, name, v)
-        return jax.numpy.stack(list(ratios_of(g, members if mask is None else mask)))
+        return jax.numpy.stack(list(ratios_of(g, mask, members)))
 
     return ratios(values), jax.jacrev(ratios)(values)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .._validation import require_float64
-
 PAPERS = {
     "kudva2024": "evjax.reproduce.kudva2024",  # paper 000: coalitions of charging stations
     "jiang2023": "evjax.reproduce.jiang2023",  # paper 003: charging/parking deck pricing
@@ -33,6 +31,9 @@ def load(name: str) -> ModuleType:
     needs float64, and would otherwise write float32 figures before failing)."""
     if name not in PAPERS:
         raise ValueError(f"unknown paper {name!r}; choose from {', '.join(PAPERS)}")
+    # Imported here, not above, so that PAPERS costs no JAX import (`evjax reproduce --help`).
+    from .._validation import require_float64
+
     require_float64(f"reproducing {name}")
     return importlib.import_module(PAPERS[name])
 

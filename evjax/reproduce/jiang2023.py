@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
 from .._validation import require_float64
 from ..decks import build_game, default_scenario, equilibrium, experiment, hours, plot
 from ..decks.report import DeckEquilibrium
@@ -83,11 +84,10 @@ def require_certified(name: str, r: DeckEquilibrium) -> DeckEquilibrium:
 def equilibria(base: dict, *, progress: bool = True) -> dict[str, DeckEquilibrium]:
     """Every experiment the figures use, solved on the scenario ``base`` and certified
     (:func:`require_certified`); one compiled hourly solve serves them all."""
-    from tqdm import tqdm
-
     names = list(dict.fromkeys(e for e, _, _ in FIGURES.values()))
     out = {}
-    bar = tqdm(names, desc="paper 003", unit="experiment", disable=None if progress else True)
+    bar = progress_bar(iterable=names, enabled=None if progress else False, desc="paper 003",
+                       unit="experiment")
     for name in bar:
         bar.set_postfix_str(name)
         out[name] = require_certified(name, equilibrium(build_game(experiment(base, name))))

@@ -30,8 +30,6 @@ tables.
 
 from __future__ import annotations
 
-import csv
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,11 +38,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Float
 
+from .._csv import write_csv
 from .._plotting import save, subplots
+from .._progress import progress_bar
 from ..charging.closed_form import equilibrium
 from ..charging.examples import figure5_game
 from ..charging.game import ChargingGame
-from ..charging.metrics import Ratios, group_costs
+from ..charging.metrics import group_costs
+from ..charging.ratios import GROUPS
 from ..sweeps.plot import LABELS
 from .kudva2024_settings import (AUTHORS_RUNS, AUTHORS_SEED, N_STEPS, PRICE_SLOPE, SETTINGS,
                                  TYPES, Draws, Setting, draw, replay)
@@ -56,7 +57,6 @@ __all__ = [  # the settings and draws are re-exported: this module is the paper'
     "reproduce", "size_statistics", "size_table",
 ]
 
-GROUPS = Ratios._fields  # "all", "coalition", "outside"
 DRAWS = {False: 1000, True: 4}  # caption draws per size of a random setting: full, quick
 BLOCK = 256  # games per compiled call (padded): one compilation per number of stations
 
@@ -196,14 +196,6 @@ def figure5() -> list[Figure5Cell]:
             for j, g in enumerate(GROUPS) for c, (o, i) in enumerate(cells)]
 
 
-def _write_csv(path: Path, header, rows) -> Path:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
 def _write_table(table: SizeTable, path: Path) -> Path:
     """Per size: size, typed_stations, n_draws, then per group the value (its column named
     after the averaging), se and, published, the authors' bar."""
@@ -217,7 +209,7 @@ def _write_table(table: SizeTable, path: Path) -> Path:
         for g in range(3):
             row += [table.value[j, g], table.se[j, g]] + ([table.bar[j, g]] if published else [])
         rows.append(row)
-    return _write_csv(path, header, rows)
+    return write_csv(path, header, rows)
 
 
 def _plot_sizes(table: SizeTable, path: Path) -> Path:
@@ -268,13 +260,6 @@ def _plot_figure5(cells: list[Figure5Cell], path: Path) -> Path:
     return save(fig, path)
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="kudva2024", unit="figure",
-                disable=not (enabled and sys.stderr.isatty()))
-
-
 def reproduce(out: Path, *, quick: bool = False, seed: int = 0,
               progress: bool = True) -> list[Path]:
     """Write paper 000's Figures 2-4 (both settings) and Figure 5 under ``out``.
@@ -293,14 +278,15 @@ def reproduce(out: Path, *, quick: bool = False, seed: int = 0,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with _progress(len(SETTINGS) + 1, progress) as bar:
+    with progress_bar(len(SETTINGS) + 1, enabled=None if progress else False, desc="kudva2024",
+                      unit="figure") as bar:
         for name, setting in SETTINGS.items():
             table = size_table(setting, quick=quick, seed=seed)
             written.append(_write_table(table, out / f"{name}.csv"))
             written.append(_plot_sizes(table, out / f"{name}.png"))
             bar.update()
         cells = figure5()
-        written.append(_write_csv(out / "fig5.csv",
+        written.append(write_csv(out / "fig5.csv",
                                   ["group", "outside", "inside", "ratio", "verdict"],
                                   [[c.group, c.outside, c.inside, c.ratio, c.verdict]
                                    for c in cells]))

@@ -1,10 +1,18 @@
-"""``evjax.sweep``: every single coalition of a game, summarised, resumable, on all devices."""
+"""``evjax.sweep``: every single coalition of a game, summarised, resumable, on all devices.
+
+:func:`sweep` is the public boundary: it validates the options, builds the game's coalition
+tables once (:func:`evjax.sweeps.plan.sweep_tables`) and passes them, never the game, to the
+plan and its pilot, the block runners and the final lists. Its steps: plan
+(:func:`evjax.sweeps.plan.make_plan`), runners (one per device or core), the out directory
+(:mod:`evjax.sweeps.checkpoint`), the time estimate, the evaluation of every block not yet
+done, and the result (:func:`evjax.sweeps.result.finalize`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,36 +20,30 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ..charging.game import ChargingGame
-from .engine import (BlockRunner, block_rows, coalition_ratios, estimate_seconds,
-                     make_plan, run_blocks)
-from .checkpoint import FORMAT as CHECKPOINT_FORMAT
-from .checkpoint import TABLE, Checkpoint, game_digest
 from .._paths import check_writable
+from .._progress import progress_bar
+from ..charging.constrained import ConstrainedChargingGame
+from ..charging.game import ChargingGame
+from ..charging.reduced import CoalitionTables
+from .checkpoint import TABLE, Checkpoint, open_checkpoint
+from .constrained import sweep_constrained
+from .distributed import run_blocks_multiprocess
+from .engine import BlockRunner, estimate_seconds, run_blocks
+from .pilot import listed_ratios
+from .plan import SweepPlan, make_plan, sweep_tables
 from .result import SweepResult, finalize
 from .summary import empty_summary
-from .table import check_table, write_part
-
-def _progress(total: int, enabled: bool | None):
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
-    return tqdm(total=total, unit="coal", unit_scale=True, desc="sweep", smoothing=0.1)
+from .table import block_rows, check_table, write_part
 
 
 def sweep(
-    game: ChargingGame,
+    game: ChargingGame | ConstrainedChargingGame,
     *,
     sizes: str | Sequence[int] | None = None,
     include: Sequence[int] = (),
     exclude: Sequence[int] = (),
     top_k: int = 10,
-    tol: float = 1e-9,
+    tol=1e-9,  # any value: refused with a ValueError naming it unless finite and >= 0
     bins: int = 60,
     out: str | Path | None = None,
     table: bool = False,
@@ -76,35 +78,58 @@ def sweep(
         max_hours: refuse (``ValueError`` with the estimate) sweeps expected to take longer.
         checkpoint_seconds: with ``out``, save the state at most this often (and at the end).
         block_size, low_bits, method: how the enumeration is cut and evaluated; by default
-            what suits the devices (``evjax.sweeps.engine.DEFAULTS``): the Gram form
+            what suits the devices (``evjax.sweeps.plan.DEFAULTS``): the Gram form
             ("gram": one small matrix product per step, 16K coalitions a step on a CPU, 4M
             on a GPU), or the elementwise O(T) loop ("table"). Both give the same ratios to
             rounding.
 
     Returns a :class:`SweepResult`. Per coalition the work is O(T) after an O(N T) per-game
-    precomputation (``evjax.charging.reduced``); memory is O(block), never O(2^N).
+    precomputation (``evjax.charging.reduced``, built once per sweep and shared by the plan's
+    pilot, every block runner and the final lists); memory is O(block), never O(2^N).
 
     A :class:`evjax.ConstrainedChargingGame` (x >= 0, rate limits, capacity) takes the slower
     path of :func:`evjax.sweeps.constrained.sweep_constrained`: one Nikaido-Isoda solve per
     coalition, at most 16 free stations, without ``out``, ``table`` or ``devices``.
     """
-    from ..charging.constrained import ConstrainedChargingGame
-
     if isinstance(game, ConstrainedChargingGame):
-        from .constrained import sweep_constrained
-
-        unsupported = [k for k, v in (("out", out), ("table", table), ("devices", devices))
-                       if v not in (None, False)]
-        if unsupported:
-            raise ValueError(f"a constrained sweep does not support {', '.join(unsupported)}")
-        return sweep_constrained(game, sizes=sizes, include=include, exclude=exclude,
-                                 top_k=top_k, tol=tol, bins=bins, progress=progress)
+        return _constrained(game, out=out, table=table, devices=devices, sizes=sizes,
+                            include=include, exclude=exclude, top_k=top_k, tol=tol, bins=bins,
+                            progress=progress)
     devices = list(devices) if devices is not None else jax.local_devices()
     if out is not None:  # before any computation (the plan's pilot is one)
         out = check_writable(out, directory=True, name="out")
-    plan = make_plan(game, sizes=sizes, include=include, exclude=exclude, top_k=top_k, tol=tol,
-                     bins=bins, low_bits=low_bits, block_size=block_size, method=method,
-                     platform=devices[0].platform)
+    tables = sweep_tables(game)
+    plan = make_plan(tables, sizes=sizes, include=include, exclude=exclude, top_k=top_k,
+                     tol=tol, bins=bins, low_bits=low_bits, block_size=block_size,
+                     method=method, platform=devices[0].platform)
+    _check_outputs(plan, out, table)
+    runners = _runners(tables, plan, devices)
+    with contextlib.ExitStack() as stack:
+        checkpoint = None
+        if out is not None:  # locked from here to the end, checked before any block
+            checkpoint = stack.enter_context(open_checkpoint(out, game, plan, table))
+        _refuse_long(runners, plan, devices, max_hours)
+        if checkpoint is not None:
+            checkpoint.begin()
+        done, elapsed = _evaluate(runners, plan, checkpoint, table=table, progress=progress,
+                                  checkpoint_seconds=checkpoint_seconds)
+        result = finalize(done, plan, functools.partial(listed_ratios, tables), elapsed)
+        if checkpoint is not None:
+            checkpoint.write_result(result.to_dict())
+    return result
+
+
+def _constrained(game: ConstrainedChargingGame, *, out, table, devices, **options):
+    """The constrained game's slower path, refusing the options it does not support."""
+    unsupported = [k for k, v in (("out", out), ("table", table), ("devices", devices))
+                   if v not in (None, False)]
+    if unsupported:
+        raise ValueError(f"a constrained sweep does not support {', '.join(unsupported)}")
+    return sweep_constrained(game, **options)
+
+
+def _check_outputs(plan: SweepPlan, out: Path | None, table: bool) -> None:
+    """Refuse an out directory with several processes, and a table without out or too large."""
     if jax.process_count() > 1 and out is not None:
         raise ValueError(
             "a resumable out directory (and table) is not supported with several processes; "
@@ -114,28 +139,11 @@ def sweep(
         if out is None:
             raise ValueError("table=True writes Parquet files and needs an out directory")
         check_table(len(plan.free))
-    runners = _runners(game, plan, devices)
-    with contextlib.ExitStack() as stack:
-        checkpoint = None
-        if out is not None:  # locked from here to the end, checked before any block
-            manifest = {"format": CHECKPOINT_FORMAT, "game": game_digest(game),
-                        "plan": plan.to_dict(), "table": bool(table)}
-            template = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k)
-            checkpoint = stack.enter_context(Checkpoint(out, manifest, template, plan.n_blocks))
-        _refuse_long(runners, plan, devices, max_hours)
-        if checkpoint is not None:
-            checkpoint.begin()
-        done, elapsed = _evaluate(runners, plan, checkpoint, table=table, progress=progress,
-                                  checkpoint_seconds=checkpoint_seconds)
-        result = finalize(done, plan, lambda coalitions: _ratios_of(game, coalitions), elapsed)
-        if checkpoint is not None:
-            checkpoint.write_result(result.to_dict())
-    return result
 
 
-def _runners(game: ChargingGame, plan, devices) -> list[BlockRunner]:
+def _runners(tables: CoalitionTables, plan: SweepPlan, devices) -> list[BlockRunner]:
     """One block runner per device; a CPU device gets one per core (XLA runs a block on one)."""
-    runners = [BlockRunner(game, plan, d) for d in devices]
+    runners = [BlockRunner(tables, plan, d) for d in devices]
     cpu_workers = (os.cpu_count() or 1) // max(1, sum(d.platform == "cpu" for d in devices))
     if cpu_workers > 1:
         runners = [r for r in runners for _ in range(cpu_workers if r.device.platform == "cpu"
@@ -143,14 +151,14 @@ def _runners(game: ChargingGame, plan, devices) -> list[BlockRunner]:
     return runners
 
 
-def _refuse_long(runners: list[BlockRunner], plan, devices, max_hours: float) -> None:
+def _refuse_long(runners: list[BlockRunner], plan: SweepPlan, devices, max_hours: float) -> None:
     """``ValueError`` with the estimate when the sweep would take longer than ``max_hours``."""
     n_devices = len(devices) * jax.process_count()
     workers = len(runners) * jax.process_count()
     # Timing costs two blocks: only worth it where a sweep could run for long (> 64 blocks).
     seconds = estimate_seconds(runners[0], plan.n_blocks, workers) if plan.n_blocks > 64 else 0.0
     if jax.process_count() > 1:  # one decision for every process
-        from jax.experimental import multihost_utils
+        from jax.experimental import multihost_utils  # only under jax.distributed
 
         seconds = float(multihost_utils.broadcast_one_to_all(np.float64(seconds)))
     if seconds > max_hours * 3600:
@@ -162,24 +170,23 @@ def _refuse_long(runners: list[BlockRunner], plan, devices, max_hours: float) ->
         )
 
 
-def _evaluate(runners: list[BlockRunner], plan, checkpoint: Checkpoint | None, *, table: bool,
-              progress: bool | None, checkpoint_seconds: float):
+def _evaluate(runners: list[BlockRunner], plan: SweepPlan, checkpoint: Checkpoint | None, *,
+              table: bool, progress: bool | None, checkpoint_seconds: float):
     """Fold every block not yet in the checkpoint; returns (summary, seconds)."""
     n_blocks = plan.n_blocks
     summary, start = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k), 0
     if checkpoint is not None and checkpoint.initial is not None:
         summary, start = checkpoint.initial, checkpoint.start
     per_block = plan.steps << plan.low_bits
-    bar = _progress(plan.n_codes, progress)
-    if bar is not None:
-        bar.update(start * per_block)
+    bar = progress_bar(plan.n_codes, enabled=progress, desc="sweep", unit="coal",
+                       unit_scale=True, smoothing=0.1)
+    bar.update(start * per_block)
     last_save = [time.perf_counter()]
 
     def on_block(block, partial):
         if table:
             write_part(checkpoint.out / TABLE, block, block_rows(runners[0], block))
-        if bar is not None:
-            bar.update(per_block)
+        bar.update(per_block)
         now = time.perf_counter()
         due = now - last_save[0] >= checkpoint_seconds or block == n_blocks - 1
         if checkpoint is not None and due:
@@ -187,30 +194,14 @@ def _evaluate(runners: list[BlockRunner], plan, checkpoint: Checkpoint | None, *
             last_save[0] = now
 
     t0 = time.perf_counter()
-    # -- several processes (jax.distributed): evjax/sweeps/distributed.py -----------------
-    if jax.process_count() > 1:
-        from .distributed import run_blocks_multiprocess
-
-        done = run_blocks_multiprocess(runners, range(start, n_blocks), on_block=on_block,
-                                       initial=summary, out=None)
-    else:
-        done = run_blocks(runners, range(start, n_blocks), on_block=on_block, initial=summary)
-    # -- end several processes -------------------------------------------------------------
+    # several processes (jax.distributed): evjax/sweeps/distributed.py
+    fold = run_blocks_multiprocess if jax.process_count() > 1 else run_blocks
+    done = fold(runners, range(start, n_blocks), on_block=on_block, initial=summary)
     elapsed = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
+    bar.close()
     if checkpoint is not None:
         checkpoint.save(done, n_blocks)
     return done, elapsed
-
-
-def _ratios_of(game: ChargingGame, coalitions) -> np.ndarray:
-    """(K, 3) ratios of the listed coalitions, in one call of a few padded shapes."""
-    k = len(coalitions)
-    masks = np.zeros((-(-k // 64) * 64, game.n_stations))  # a few shapes: few compilations
-    for row, members in enumerate(coalitions):
-        masks[row, members] = 1.0
-    return np.asarray(coalition_ratios(game, masks))[:k]
 
 
 def unbatch(games) -> list[ChargingGame]:

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - not POSIX (Windows): no out directorie
 
 from ..charging.game import ChargingGame
 from .._paths import atomic_write, check_writable, is_temporary
-from .summary import Summary, from_numpy, to_numpy
+from .summary import Summary, empty_summary, from_numpy, to_numpy
 
 # 2: the state carries its manifest's digest, and the directory is locked while in use.
 FORMAT = 2
@@ -48,6 +48,18 @@ def game_digest(game: ChargingGame) -> str:
 def manifest_digest(manifest: dict) -> str:
     """The digest that ties a state to its manifest (canonical JSON, SHA-256)."""
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def open_checkpoint(out: str | Path, game: ChargingGame, plan, table: bool) -> Checkpoint:
+    """The :class:`Checkpoint` of a sweep of ``game`` by ``plan`` (a ``SweepPlan``) in ``out``.
+
+    Its manifest names the format, the game's digest, every option of the plan and whether
+    the per-coalition table is written.
+    """
+    manifest = {"format": FORMAT, "game": game_digest(game), "plan": plan.to_dict(),
+                "table": bool(table)}
+    template = empty_summary(plan.n_stations, len(plan.edges) - 1, plan.top_k)
+    return Checkpoint(out, manifest, template, plan.n_blocks)
 
 
 def _what_to_do(out: Path) -> str:

@@ -4,7 +4,7 @@ The slower path of :func:`evjax.sweep`. The closed forms behind the fast engine 
 under x >= 0, rate limits or a grid capacity, so every coalition's C-Nash equilibrium is a
 solve of :func:`evjax.solvers.solve`, with the coalition given as data (a membership row, see
 ``evjax.charging.constrained``): one compiled solve, vmapped over batches of coalitions. The
-ratios then go through the same reduction as the fast engine (:func:`summary.fold_groups`)
+ratios then go through the same reduction as the fast engine (:func:`reduce.fold_groups`)
 and the same :class:`SweepResult`, so the two paths report alike.
 """
 
@@ -20,11 +20,13 @@ import numpy as np
 
 from ..charging.constrained import ConstrainedChargingGame
 from ..charging.metrics import station_costs
-from ..charging.reduced import ratios_from_costs
+from .._progress import progress_bar
+from ..charging.ratios import ratios_from_costs
 from ..solvers import RESULTS, solve
-from .engine import make_plan
+from .plan import make_plan, sweep_tables
+from .reduce import fold_groups
 from .result import SweepResult, finalize
-from .summary import empty_summary, fold_groups
+from .summary import empty_summary
 
 MAX_FREE = 16  # 65,536 coalitions: minutes of NI solves on a laptop core
 
@@ -51,7 +53,7 @@ def sweep_constrained(
     include: Sequence[int] = (),
     exclude: Sequence[int] = (),
     top_k: int = 10,
-    tol: float = 1e-9,
+    tol=1e-9,  # checked by make_plan
     bins: int = 60,
     progress: bool | None = None,
     batch: int = 256,
@@ -66,10 +68,8 @@ def sweep_constrained(
     point that is not an equilibrium. Histogram edges span the ratios found (padded by a
     quarter of their range), since all of them are in memory here.
     """
-    from .api import _progress
-
-    plan = make_plan(game.game, sizes=sizes, include=include, exclude=exclude, top_k=top_k,
-                     tol=tol, edges=(0.0, 1.0), low_bits=0)
+    plan = make_plan(sweep_tables(game.game), sizes=sizes, include=include, exclude=exclude,
+                     top_k=top_k, tol=tol, edges=(0.0, 1.0), low_bits=0)
     n, n_free = plan.n_stations, len(plan.free)
     if n_free > MAX_FREE:
         raise ValueError(
@@ -78,13 +78,11 @@ def sweep_constrained(
             "include or exclude"
         )
     codes = np.arange(plan.n_codes, dtype=np.int64)
-    masks = np.zeros((plan.n_codes, n))
-    masks[:, list(plan.include)] = 1.0
-    for bit, station in enumerate(plan.free):
-        masks[:, station] = (codes >> bit) & 1
+    masks = plan.masks(codes)
     batch = min(batch, plan.n_codes + 1)
     run = _solver(game, solver_options)
-    bar = _progress(plan.n_codes, progress)
+    bar = progress_bar(plan.n_codes, enabled=progress, desc="sweep", unit="coal",
+                       unit_scale=True, smoothing=0.1)
     t0 = time.perf_counter()
     costs, results = [], []
     # Row 0 of the first batch: the Nash game (all-zero membership).
@@ -95,10 +93,8 @@ def sweep_constrained(
         c, r = run(jnp.asarray(np.concatenate([chunk, pad])))
         costs.append(np.asarray(c)[: len(chunk)])
         results.append(np.asarray(r)[: len(chunk)])
-        if bar is not None:
-            bar.update(len(chunk) - (start == 0))
-    if bar is not None:
-        bar.close()
+        bar.update(len(chunk) - (start == 0))
+    bar.close()
     costs, results = np.concatenate(costs), np.concatenate(results)
     failed = np.flatnonzero(results != RESULTS.successful)
     if failed.size:
@@ -106,14 +102,34 @@ def sweep_constrained(
             f"{plan.members(int(k) - 1) if k else 'Nash'}: {RESULTS.message(results[k])}"
             for k in failed[:5])
         raise RuntimeError(f"{failed.size} of {len(rows)} equilibrium solves failed ({shown})")
-    nash, cnash = costs[0], costs[1:]
+    ratios = _group_ratios(masks, cnash=costs[1:], nash=costs[0])
+    plan, summary = _summarise(plan, codes, masks, ratios, bins=bins, top_k=top_k, tol=tol)
+
+    def ratios_of(coalitions):
+        codes = [sum(1 << bit for bit, station in enumerate(plan.free) if station in members)
+                 for members in coalitions]
+        return ratios[:, codes].T
+
+    return finalize(summary, plan, ratios_of, time.perf_counter() - t0)
+
+
+def _group_ratios(masks: np.ndarray, *, cnash: np.ndarray, nash: np.ndarray) -> np.ndarray:
+    """Ratios (3, C) (all, coalition, outside) from station costs at each C-Nash (C, N) and
+    at Nash (N,), for the coalitions ``masks`` (C, N)."""
 
     def groups(c):  # (3, C): all, coalition, outside
         return np.stack([c.sum(axis=-1), (masks * c).sum(axis=-1), ((1 - masks) * c).sum(axis=-1)])
 
-    ratios = np.asarray(ratios_from_costs(jnp.asarray(groups(cnash)),
-                                          jnp.asarray(groups(np.broadcast_to(nash, cnash.shape)))))
+    return np.asarray(ratios_from_costs(jnp.asarray(groups(cnash)),
+                                        jnp.asarray(groups(np.broadcast_to(nash, cnash.shape)))))
 
+
+def _summarise(plan, codes, masks, ratios, *, bins: int, top_k: int, tol):
+    """(plan with histogram edges around the counted ratios, the :class:`Summary`).
+
+    One chunk per coalition (L = 0): chunk c is the coalition with code c.
+    """
+    n = plan.n_stations
     size_ok = np.zeros(n + 1, bool)
     size_ok[list(plan.sizes)] = True
     sizes_of = masks.sum(axis=1).astype(int)
@@ -122,17 +138,10 @@ def sweep_constrained(
     lo, hi = min(lo, 1.0), max(hi, 1.0)
     pad = 0.25 * (hi - lo) + 1e-12 * max(abs(hi), 1.0)
     plan = dataclasses.replace(plan, edges=tuple(np.linspace(lo - pad, hi + pad, bins + 1)))
-
-    # One chunk per coalition (L = 0): chunk c is the coalition with code c.
     summary = fold_groups(
         empty_summary(n, bins, top_k), jnp.asarray(codes[:, None]),
         jnp.asarray(ratios[:, :, None]), jnp.asarray(sizes_of, jnp.int32), jnp.asarray(size_ok),
         edges=jnp.asarray(plan.edges), tol=tol,
     )
+    return plan, summary
 
-    def ratios_of(coalitions):
-        codes = [sum(1 << bit for bit, station in enumerate(plan.free) if station in members)
-                 for members in coalitions]
-        return ratios[:, codes].T
-
-    return finalize(summary, plan, ratios_of, time.perf_counter() - t0)

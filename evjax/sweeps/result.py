@@ -94,8 +94,10 @@ def finalize(summary: Summary, plan, ratios_of, seconds: float) -> SweepResult:
             "size": size,
             "count": int(count.max()),
             "mean": [_num(m) if c else None for m, c in zip(mean, count, strict=True)],
-            "min": [_num(m) if c else None for m, c in zip(f["size_min"][size], count, strict=True)],
-            "max": [_num(m) if c else None for m, c in zip(f["size_max"][size], count, strict=True)],
+            "min": [_num(m) if c else None
+                    for m, c in zip(f["size_min"][size], count, strict=True)],
+            "max": [_num(m) if c else None
+                    for m, c in zip(f["size_max"][size], count, strict=True)],
         })
 
     def entries(values, codes):

@@ -1,12 +1,26 @@
-"""The full per-coalition table of a sweep, as Parquet files written block by block."""
+"""The full per-coalition table of a sweep: each block's rows, written as Parquet files.
+
+:func:`block_rows` evaluates every coalition of one block (codes, C-Nash costs, ratios) with
+the runner's tables; :func:`write_part` writes them, one file per block; :func:`read_table`
+reads them back in block order.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._paths import atomic_write
+from .._runtime import REPRODUCIBLE_JIT
+from ..charging.ratios import ratios_from_costs
+from ..charging.reduced import chunk_bits, chunk_costs
+from .engine import BlockRunner
+from .plan import SweepPlan
+from .summary import GROUPS
 
 MAX_TABLE_FREE_STATIONS = 26
 
@@ -47,3 +61,41 @@ def read_table(directory: str | Path):
     pa, pq = _pyarrow()
     parts = sorted(Path(directory).glob("part-*.parquet"))
     return pa.concat_tables([pq.read_table(p) for p in parts])
+
+
+@eqx.filter_jit(**REPRODUCIBLE_JIT)
+def _block_rows(free_tables, table, first_high, static: SweepPlan):
+    """Every coalition of a block: compact codes (R,), C-Nash costs and ratios (R, 3)."""
+
+    def step(_, high):
+        cnash, nash = chunk_costs(free_tables, table, high)
+        return None, (chunk_bits(table, high), cnash, ratios_from_costs(cnash, nash))
+
+    highs = first_high + jnp.arange(static.steps, dtype=jnp.int64)
+    _, (codes, costs, ratios) = jax.lax.scan(step, None, highs)
+    return codes.reshape(-1), costs.reshape(-1, 3), ratios.reshape(-1, 3)
+
+
+def block_rows(runner: BlockRunner, block: int) -> dict[str, np.ndarray]:
+    """The table rows of one block (coalitions the plan admits only), as numpy columns.
+
+    Columns: ``members`` (int64 bitmask over all N stations, bit i = station i), ``size``,
+    ``cost_all``, ``cost_coalition``, ``cost_outside`` (at C-Nash) and ``ratio_all``,
+    ``ratio_coalition``, ``ratio_outside`` (Nash / C-Nash; NaN where undefined).
+    """
+    plan = runner.plan
+    free_tables, table, _ = runner.args
+    first = jnp.asarray(block * plan.steps, jnp.int64)
+    codes, costs, ratios = (np.asarray(v) for v in _block_rows(
+        free_tables, table, first, runner.static))
+    members = np.full(codes.shape, sum(1 << i for i in plan.include), dtype=np.int64)
+    for p, station in enumerate(plan.free):
+        members |= ((codes >> p) & 1) << station
+    size = np.bitwise_count(members.astype(np.uint64)).astype(np.int8)
+    keep = np.isin(size, plan.sizes)
+    order = np.argsort(members[keep], kind="stable")
+    out = {"members": members[keep][order], "size": size[keep][order]}
+    for g, name in enumerate(GROUPS):
+        out[f"cost_{name}"] = costs[keep][order, g]
+        out[f"ratio_{name}"] = ratios[keep][order, g]
+    return out

@@ -10,28 +10,25 @@ every figure's CSV holds the numbers it plots, :mod:`evjax.decks.plot`).
 
 from __future__ import annotations
 
-import json
+import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
+from ._common import UsageError, print_json, writable_folder
 
-from ..solvers import RESULTS
-from .scenarios import EXPERIMENTS
-
+HELP = "deck pricing game of paper 003 (charging/parking decks on a grid)"
 EXIT_NOT_CERTIFIED = 1
 
 
-def add_parser(sub) -> None:
-    """Register the ``decks`` subcommand on an argparse subparsers object."""
+def add_decks(p) -> None:
+    """The arguments of ``evjax decks`` on its parser ``p``."""
+    from ..decks import EXPERIMENTS  # listed in the help (imports JAX: see evjax.cli)
+
     listing = "\n".join(f"  {k:<15} {v[1]}" for k, v in EXPERIMENTS.items())
-    p = sub.add_parser(
-        "decks", help="deck pricing game of paper 003 (charging/parking decks on a grid)",
-        description="Equilibrium prices of competing charging/parking decks under grid "
-                    "constraints (paper 003; Nikaido-Isoda relaxation).",
-        epilog=f"experiments (--experiment NAME, or all):\n{listing}",
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
-    )
+    p.description = ("Equilibrium prices of competing charging/parking decks under grid "
+                     "constraints (paper 003; Nikaido-Isoda relaxation).")
+    p.epilog = f"experiments (--experiment NAME, or all):\n{listing}"
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("scenario", nargs="?", help="scenario file (JSON or TOML); default: the "
                    "built-in day of 6 decks")
     p.add_argument("--experiment", default="baseline", metavar="NAME",
@@ -45,13 +42,14 @@ def add_parser(sub) -> None:
                         "optimal (Krawczyk-Uryasev)")
     p.add_argument("--no-certify", action="store_true",
                    help="skip the global best-response check of every deck")
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_decks)
 
 
-def run(args) -> int:
-    from ..cli import UsageError
-    from .report import equilibrium
-    from .scenarios import build_game, default_scenario, experiment, load_scenario
+def cmd_decks(args) -> int:
+    """``evjax decks``: solve the experiments, print or ``--json``, write files with ``--out``;
+    exit status 1 when an equilibrium is not found or not certified."""
+    from ..decks import EXPERIMENTS, build_game, default_scenario, equilibrium, experiment
+    from ..decks import load_scenario
 
     if args.experiment != "all" and args.experiment not in EXPERIMENTS:
         raise UsageError(f"unknown experiment {args.experiment!r}; choose from "
@@ -62,16 +60,16 @@ def run(args) -> int:
         games = {n: build_game(experiment(base, n), grid=not args.no_grid) for n in names}
     except (ValueError, OSError) as exc:
         raise UsageError(f"{args.scenario or 'default scenario'}: {exc}") from None
+    out = writable_folder(args.out) if args.out else None  # before solving
     deck_names = [d.get("name", f"deck {i + 1}") for i, d in enumerate(base["decks"])]
     results = {n: equilibrium(g, certify=not args.no_certify, step=args.step)
                for n, g in games.items()}
-    if args.out:
-        _write(Path(args.out), results, deck_names)
+    if out is not None:
+        _write(out, results, deck_names)
     if args.json:
-        out = {n: dict(r.summary(), scenario=base.get("name", "scenario"), experiment=n)
-               for n, r in results.items()}
-        json.dump(out if args.experiment == "all" else out[names[0]], sys.stdout)
-        sys.stdout.write("\n")
+        summaries = {n: dict(r.summary(), scenario=base.get("name", "scenario"), experiment=n)
+                     for n, r in results.items()}
+        print_json(summaries if args.experiment == "all" else summaries[names[0]])
     else:
         for n, r in results.items():
             _print(n, r, deck_names)
@@ -87,6 +85,10 @@ def run(args) -> int:
 
 
 def _print(name, r, deck_names) -> None:
+    import numpy as np
+
+    from ..solvers import RESULTS
+
     status = "converged" if r.converged else f"NOT converged ({r.message})"
     print(f"\n== {name}: {status}; NI gap {r.ni_gap:.3g}, max violation {r.violation:.3g}, "
           f"{r.steps} relaxation steps")
@@ -118,7 +120,9 @@ def _print(name, r, deck_names) -> None:
 
 
 def _write(out: Path, results, deck_names) -> None:
-    from . import plot
+    import numpy as np
+
+    from ..decks import plot
 
     out.mkdir(parents=True, exist_ok=True)
     idx = np.arange(len(deck_names))

@@ -1,31 +1,31 @@
-"""``evjax reproduce``: regenerate a paper's figures (PNG) and their numbers (CSV).
-
-``add_parser(sub)`` registers the subcommand on the parser of :mod:`evjax.cli`.
-"""
+"""``evjax reproduce``: regenerate a paper's figures (PNG) and their numbers (CSV) with
+:mod:`evjax.reproduce`."""
 
 from __future__ import annotations
 
-from . import PAPERS
+from ._common import UsageError, writable_folder
+
+HELP = "regenerate a paper's figures and their numbers (PNG + CSV)"
 
 
-def add_parser(sub) -> None:
-    """Register the ``reproduce`` subcommand on an argparse subparsers object."""
-    p = sub.add_parser(
-        "reproduce", help="regenerate a paper's figures and their numbers (PNG + CSV)",
-        description="Regenerate the figures of a paper as PNG files, with the plotted numbers "
-                    "as CSV files, under --out (with 'all': each paper under OUT/NAME/).",
-    )
+def add_reproduce(p) -> None:
+    """The arguments of ``evjax reproduce`` on its parser ``p``."""
+    from ..reproduce import PAPERS  # the choices
+
+    p.description = ("Regenerate the figures of a paper as PNG files, with the plotted "
+                     "numbers as CSV files, under --out (with 'all': each paper under "
+                     "OUT/NAME/).")
     p.add_argument("paper", choices=[*PAPERS, "all"], help="which paper, or all of them")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the files")
     p.add_argument("--quick", action="store_true",
                    help="a seconds-long run with few random draws (for tests)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draws (>= 0)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_reproduce)
 
 
-def run(args) -> int:
-    from ..cli import UsageError, writable_folder
-    from . import load
+def cmd_reproduce(args) -> int:
+    """``evjax reproduce``: write each paper's files, then list them."""
+    from ..reproduce import PAPERS, load
 
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
