@@ -12,13 +12,10 @@ is cheap: the ``evjax`` command prints its help without loading JAX. ``evjax.NAM
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING
 
-from ._runtime import apply_cpu_workaround as _apply_cpu_workaround
-
-_apply_cpu_workaround()  # before any computation: see evjax/_runtime.py
-
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("evjax")
 
 # Where each public name lives: {public name: (module, name there)}.
 _EXPORTS = {

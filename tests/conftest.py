@@ -6,9 +6,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-# One thread per XLA op: the tests gain nothing from intra-op threads on 2 cores. (The flag
-# that stops batched Nikaido-Isoda solves deadlocking on jaxlib 0.10 is set by importing
-# evjax: see evjax/_runtime.py.)
+# One thread per XLA op: the tests gain nothing from intra-op threads on 2 cores. (No flag is
+# needed against jaxlib 0.10's batched-LAPACK deadlock: the solver chains its LAPACK calls so
+# that none run side by side; see evjax/_runtime.py.)
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_cpu_multi_thread_eigen=false").strip()
 

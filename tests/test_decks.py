@@ -441,3 +441,25 @@ def test_the_day_is_the_product_of_its_hours(solved):
         np.concatenate([np.asarray(g.grid_constraints(jnp.asarray(x[:, t:t + 1])))
                         for t, g in enumerate(hourly)], axis=1),
         np.asarray(game.grid_constraints(jnp.asarray(x))), rtol=1e-12)
+
+
+def test_plots_leave_the_callers_matplotlib_backend_alone(solved, tmp_path):
+    """An evjax figure is a bare matplotlib Figure: drawing and saving one neither switches the
+    caller's backend (evjax once forced Agg) nor leaves a figure in pyplot's list."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from evjax.decks import plot
+
+    scenario, game, sol = solved["baseline"]
+    r = describe(game, sol, certify=False)
+    names = [d["name"] for d in scenario["decks"]]
+    before, open_before = matplotlib.get_backend(), plt.get_fignums()
+    matplotlib.use("svg")  # a backend evjax would not pick itself
+    try:
+        plot.prices(r, names, tmp_path / "prices.png")
+        assert matplotlib.get_backend() == "svg"
+        assert plt.get_fignums() == open_before
+        assert (tmp_path / "prices.png").stat().st_size > 10_000
+    finally:
+        matplotlib.use(before)

@@ -5,8 +5,9 @@ from .grid import Grid
 from .market import Customers, Market, customers, elasticities, profits
 from .report import (DeckEquilibrium, best_response_gains, best_responses, convergence_trace,
                      describe, equilibrium)
-from .scenarios import (DEFAULTS, EXPERIMENTS, build_game, default_scenario, experiment, hours,
-                        load_scenario, validate, without_grid)
+from .schema import DEFAULTS, validate
+from .scenarios import (EXPERIMENTS, build_game, default_scenario, experiment, hours,
+                        load_scenario, without_grid)
 
 __all__ = [
     "DEFAULTS", "EXPERIMENTS", "Customers", "DeckEquilibrium", "DeckGame", "Grid", "Market",

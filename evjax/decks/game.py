@@ -1,7 +1,8 @@
 """The deck pricing game as a game for the Nikaido-Isoda solver (paper 003, decks.md).
 
-Joint decision x (2I, H): deck i owns rows 2i (hourly charging prices) and 2i + 1 (hourly
-parking fees), inside boxes; it maximises its daily profit (:func:`evjax.decks.market.profits`).
+Joint decision x (M, H) with M = 2I (shape name ``"M H"``): deck i owns rows 2i (hourly
+charging prices) and 2i + 1 (hourly parking fees), inside boxes; it maximises its daily
+profit (:func:`evjax.decks.market.profits`).
 The grid (:mod:`evjax.decks.grid`) adds shared constraints g(x) <= 0, one per element and
 hour, which make it a generalised Nash problem; :func:`evjax.solvers.solve` computes its
 normalised equilibrium (one multiplier per constraint, shared by all decks).
@@ -56,7 +57,7 @@ class DeckGame(AbstractNIGame):
     def shape(self) -> tuple[int, int]:
         return (2 * self.market.n_decks, self.market.n_hours)
 
-    def payoffs(self, x: Float[Array, "2I H"]) -> Float[Array, " I"]:
+    def payoffs(self, x: Float[Array, "M H"]) -> Float[Array, " I"]:
         """Daily profit of every deck (eq (1))."""
         return profits(self.market, x)
 
@@ -68,21 +69,21 @@ class DeckGame(AbstractNIGame):
                          (m // 2, h))
         return lower, upper
 
-    def grid_constraints(self, x: Float[Array, "2I H"]) -> Float[Array, "K H"]:
+    def grid_constraints(self, x: Float[Array, "M H"]) -> Float[Array, "K H"]:
         """The grid constraints (K, H) at prices ``x`` (rows as ``grid.labels()``)."""
         if self.grid is None:
             return jnp.zeros((0, self.shape[1]), x.dtype)
         return constraints(self.grid, self.load(x))
 
-    def load(self, x: Float[Array, "2I H"]) -> Float[Array, "I H"]:
+    def load(self, x: Float[Array, "M H"]) -> Float[Array, "I H"]:
         """Deck loads P_i(t), kW (charging plus base load; charging only without a grid)."""
         charging = charging_load(self.market, x)
         return charging if self.grid is None else loads(self.grid, charging)
 
-    def shared(self, x: Float[Array, "2I H"]) -> Float[Array, " K"]:
+    def shared(self, x: Float[Array, "M H"]) -> Float[Array, " K"]:
         return self.grid_constraints(x).reshape(-1)
 
-    def start(self) -> Float[Array, "2I H"]:
+    def start(self) -> Float[Array, "M H"]:
         lower, upper = self.bounds()
         return jnp.clip(jnp.full(self.shape, self.start_price), lower, upper)
 

@@ -1,7 +1,9 @@
 """Customers and profits of the charging/parking decks (paper 003 eqs 1-10, ../shared/design/decks.md).
 
 Deck i sets, per hour t, a charging price p[i, t] (per kWh) and a parking fee f[i, t] (per
-hour), both in normalised units (1.0 = the reference price of that service). Per deck and hour:
+hour), both in normalised units (1.0 = the reference price of that service); the joint
+decision x stacks them as M = 2I rows (shape name ``"M H"``): row 2i holds deck i's charging
+prices, row 2i + 1 its parking fees. Per deck and hour:
 
 * LC (loyal): ``lc_park`` park and ``lc_charge`` charge, whatever the prices;
 * LSC (less sensitive): ``lsc`` arrive and park; a fraction g(p_i, q_i) of them charge, with
@@ -38,6 +40,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 
@@ -126,8 +129,10 @@ def others_mean(v: Float[Array, "I H"]) -> Float[Array, "I H"]:
     return (jnp.sum(v, axis=0, keepdims=True) - v) / (n - 1)
 
 
-def split(x: Float[Array, "2I H"]) -> tuple[Float[Array, "I H"], Float[Array, "I H"]]:
-    """(charging prices, parking fees) from the joint decision: deck i owns rows 2i, 2i + 1."""
+def split(x: Float[Array | np.ndarray, "M H"]) -> tuple[Float[Array | np.ndarray, "I H"],
+                                                         Float[Array | np.ndarray, "I H"]]:
+    """(charging prices, parking fees) from the joint decision (JAX or numpy, M = 2I rows):
+    deck i owns rows 2i, 2i + 1."""
     return x[0::2], x[1::2]
 
 
@@ -140,7 +145,7 @@ def multipliers(market: Market, p: Float[Array, "I H"], f: Float[Array, "I H"]):
     return g_raw, smooth_clip(g_raw, market.clip_width), share
 
 
-def customers(market: Market, x: Float[Array, "2I H"]) -> Customers:
+def customers(market: Market, x: Float[Array, "M H"]) -> Customers:
     """LC, LSC and SC counts per deck and hour at prices ``x`` (eqs 3, 4, 8; decks.md)."""
     p, f = split(x)
     g_raw, g, share = multipliers(market, p, f)
@@ -156,7 +161,7 @@ def customers(market: Market, x: Float[Array, "2I H"]) -> Customers:
     )
 
 
-def elasticities(market: Market, x: Float[Array, "2I H"]) -> dict:
+def elasticities(market: Market, x: Float[Array, "M H"]) -> dict:
     """Each group's own-price elasticity of its charging count, per deck and hour, at ``x``.
 
     The elasticity of a count N[i, t] is -d ln N[i, t] / d ln p[i, t] = -(p / N) dN / dp, the
@@ -187,19 +192,19 @@ def elasticities(market: Market, x: Float[Array, "2I H"]) -> dict:
     }
 
 
-def revenues(market: Market, x: Float[Array, "2I H"]) -> tuple[Array, Array]:
+def revenues(market: Market, x: Float[Array, "M H"]) -> tuple[Array, Array]:
     """(parking revenue, charging margin) per deck and hour (eq (2) and eqs (9), (10))."""
     p, f = split(x)
     n = customers(market, x)
     return f * n.parking, (p - market.buy[None, :]) * market.energy * n.charging
 
 
-def profits(market: Market, x: Float[Array, "2I H"]) -> Float[Array, " I"]:
+def profits(market: Market, x: Float[Array, "M H"]) -> Float[Array, " I"]:
     """Daily net profit R_i = R_p,i + R_c,i - C_i of every deck (eq (1))."""
     parking, charging = revenues(market, x)
     return jnp.sum(parking + charging, axis=1) - market.cost
 
 
-def charging_load(market: Market, x: Float[Array, "2I H"]) -> Float[Array, "I H"]:
+def charging_load(market: Market, x: Float[Array, "M H"]) -> Float[Array, "I H"]:
     """Charging energy per deck and hour, E N_ch (kWh in one hour: kW), eq (9)."""
     return market.energy * customers(market, x).charging

@@ -2,7 +2,8 @@
 
 Every figure is drawn from a table of columns (name -> 1-D array, one row per plotted point)
 and returns that table, so the CSV written beside a PNG (:func:`write_csv`) holds exactly the
-numbers it shows. Matplotlib runs on the Agg backend (:mod:`evjax._plotting`).
+numbers it shows. Figures are bare matplotlib Figures: the caller's backend is left alone
+(:mod:`evjax._plotting`).
 
 - :func:`convergence`: Fig 3, the relaxation's path: mean charging price, mean parking fee,
   revenue per deck and the NI gap over the iterations.
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .._csv import write_csv as _write_rows
-from .._plotting import pyplot, save
+from .._plotting import save, subplots
 from .report import DeckEquilibrium
 
 XLABEL = "relaxation iteration (last: after the Newton polish)"
@@ -62,8 +63,7 @@ def convergence(r: DeckEquilibrium, deck_names, path, title="") -> dict:
     """Fig 3: mean charging price, mean parking fee and revenue per deck, and the NI gap, over
     the relaxation's iterations; returns the plotted columns (:func:`convergence_columns`)."""
     cols = convergence_columns(r, deck_names)
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    fig, axes = subplots(1, 4, figsize=(17, 4))
     for ax, (key, label) in zip(axes, QUANTITIES, strict=False):
         for i, name in enumerate(deck_names):
             ax.plot(_per_deck(cols, "iteration", i + 1), _per_deck(cols, key, i + 1),
@@ -95,8 +95,7 @@ def comparison(base: DeckEquilibrium, r: DeckEquilibrium, deck_names, path, titl
     """Figs 4-10: per deck mean charging price, mean parking fee and revenue, baseline vs
     experiment (bars); returns the plotted columns (:func:`comparison_columns`)."""
     cols = comparison_columns(base, r, deck_names)
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5))
+    fig, axes = subplots(1, 3, figsize=(14, 4.5))
     idx = np.arange(len(cols["deck"]))
     ticks = [f"{d}\n{n}" for d, n in zip(cols["deck"], cols["name"], strict=True)]
     for ax, (key, label) in zip(axes, QUANTITIES, strict=True):
@@ -133,8 +132,7 @@ def prices(r: DeckEquilibrium, deck_names, path, title="", base=None, clock=None
     """Charging price and parking fee by hour, one line per deck (the baseline dashed, in the
     same colour, when ``base`` is given); returns the plotted columns (:func:`prices_columns`)."""
     cols = prices_columns(r, deck_names, base, clock)
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+    fig, axes = subplots(1, 2, figsize=(12, 4.5), sharex=True)
     for ax, key, label in ((axes[0], "charging", "charging price"),
                            (axes[1], "parking", "parking fee")):
         for i, name in enumerate(deck_names):
