@@ -264,8 +264,8 @@ def test_unrolled_gradients_with_the_optimal_step_match_finite_differences():
 def test_batched_solves_match_single_solves():
     p = problem(2)
     rng = np.random.default_rng(2)
-    # 16 games (on jaxlib 0.10 this needs the scheduler flag evjax sets on import: see
-    # evjax/_runtime.py; without it a vmap over 5 or more games deadlocks). Two of them
+    # 16 games (on jaxlib 0.10 a vmap over 5 or more games deadlocked before the solver
+    # chained its LAPACK calls: see evjax/_runtime.py; evjax sets no XLA flag). Two of them
     # demand more energy in total than the capacity allows: infeasible.
     a_batch = p.a + rng.uniform(-0.3, 0.3, (16, T))
     d_batch = np.tile(p.d, (16, 1))

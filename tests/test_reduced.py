@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 import evjax  # noqa: E402
 import helpers  # noqa: E402
 from evjax.charging import reduced  # noqa: E402
+from evjax.charging.ratios import ratios_from_costs  # noqa: E402
 from evjax.sweeps import folds  # noqa: E402
 
 RTOL = 1e-10
