@@ -205,4 +205,6 @@ def tariff_prices(name: str, date=None) -> np.ndarray:
     rates = np.asarray(entry["tariffs"], float)
     grid = np.linspace(0.0, 24.0, 24 * 60 + 1)[:-1] + 0.5 / 60  # minute midpoints
     per_minute = rates[np.searchsorted(times, grid, side="right") - 1]
-    return per_minute.reshape(24, 60).mean(axis=1)
+    minutes = per_minute.reshape(24, 60)
+    # an hour inside one period gets its rate exactly (a mean of 60 equal floats may not)
+    return np.where(minutes.min(1) == minutes.max(1), minutes[:, 0], minutes.mean(axis=1))
