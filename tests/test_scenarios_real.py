@@ -212,3 +212,22 @@ def test_real_day_sweep_counts_every_coalition():
         float(evjax.cost_ratios(game, list(c)).outside) < 1.0 - 1e-9  # sweep tol
         for k in range(1, 6) for c in itertools.combinations(range(5), k))
     assert below == direct
+
+
+def test_year_study_rows_parquet_and_figure(tmp_path):
+    import pyarrow.parquet as pq
+
+    days = [dt.date(2023, 3, 25), dt.date(2023, 3, 26), dt.date(2023, 7, 12)]
+    rows = evjax.scenarios.year_study(2023, "public:3,workplace:2,private:2,public:2",
+                                      dates=days)
+    assert list(rows["hours"]) == [24, 23, 24] and list(rows["weekend"]) == [True, True, False]
+    assert (rows["n_coalitions"] == 15).all()
+    for g in ("all", "coalition", "outside"):
+        assert ((0 <= rows[f"share_below_{g}"]) & (rows[f"share_below_{g}"] <= 1)).all()
+    spread = real_data.day_prices("2023-07-12")[0]
+    assert rows["price_spread"][2] == pytest.approx((spread.max() - spread.min()) / 1000)
+    table, figure = evjax.scenarios.write_year_study(rows, tmp_path)
+    assert pq.read_table(table).num_rows == 3 and figure.stat().st_size > 0
+    assert len(evjax.scenarios.year_dates(2022)) == 365
+    with pytest.raises(ValueError, match="year 1999.*2015, 2016"):
+        evjax.scenarios.year_dates(1999)
