@@ -40,6 +40,11 @@ def deck_day(date=None, tariff: str | None = None, *, base: dict | None = None) 
     days: ``hours`` says which; each real hour takes the arrivals and base load of its clock
     hour, renormalised); a tariff is a clock schedule, so its day has 24 hours.
     ``ValueError`` for neither or an unknown date, tariff or deck.
+
+    Solving: paper 003's constant relaxation step (0.5) can diverge at an hour of a real day
+    (2023-07-12 at 18 h: the grid binds while the buy-in price is low); the optimal step
+    converges there (:func:`evjax.decks.equilibrium` with ``step="optimal"``,
+    ``evjax decks --step optimal``).
     """
     if date is None and tariff is None:
         raise ValueError("give a date (day-ahead prices) or a tariff (or both)")
