@@ -35,6 +35,12 @@ class Station(NamedTuple):
     port_kw: float | None = None
 
 
+def _positive(value) -> bool:
+    """Whether ``value`` is a real number (not a bool), finite and > 0."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and 0 < value < math.inf)
+
+
 def parse_stations(text: str) -> list[Station]:
     """Stations from ``"public:10,workplace:4,private:6"`` (``kind:evs`` or
     ``kind:evs:port_kw``); ``ValueError`` naming the bad entry."""
@@ -67,7 +73,7 @@ def check_stations(stations) -> list[Station]:
         if isinstance(s.evs, bool) or not isinstance(s.evs, (int, np.integer)) or s.evs < 1:
             raise ValueError(f"a station's EVs per day must be an integer >= 1, got {s.evs!r}")
         kw = PORT_KW[s.kind] if s.port_kw is None else s.port_kw
-        if isinstance(kw, bool) or not isinstance(kw, (int, float)) or not 0 < kw < math.inf:
+        if not _positive(kw):
             raise ValueError(f"a station's port power must be a number > 0 (kW), got {kw!r}")
         out.append(Station(s.kind, int(s.evs), float(kw)))
     if not out:
@@ -135,8 +141,13 @@ def charging_day(date, stations, *, steps: int = 24, b: float | None = None, see
     if unknown:
         raise ValueError(f"unknown kind(s) {unknown} in mu_per_ev; the kinds are "
                          f"{', '.join(KINDS)}")
-    if b is not None and (isinstance(b, bool) or not 0 < b < math.inf):
+    for kind, value in mu_per_ev.items():
+        if not _positive(value):
+            raise ValueError(f"mu_per_ev[{kind!r}] must be a finite number > 0, got {value!r}")
+    if b is not None and not _positive(b):
         raise ValueError(f"b must be a finite number > 0, got {b!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
     price, clock = day_prices(date)
     per_hour = steps // 24
     t = per_hour * price.size
