@@ -204,27 +204,36 @@ def test_real_day_equilibrium_and_ratios_match_a_dense_kkt_solve():
     np.testing.assert_allclose([float(r) for r in ratios], expect, rtol=1e-9)
 
 
-def test_real_day_sweep_counts_every_coalition():
-    game = charging_day("2023-07-15", "public:3,workplace:2,private:2,public:2,private:1",
-                        b=0.004)
-    result = evjax.sweep(game, progress=False)
+FIVE = "public:3,workplace:2,private:2,public:2,private:1"  # one sweep compilation, shared
+
+
+def test_real_day_sweep_counts_every_coalition_and_design_finds_its_best():
+    from evjax.design import coalition_search
+
+    game = charging_day("2023-07-15", FIVE, b=0.004)
+    result = evjax.sweep(game, progress=False, top_k=1, bins=10)  # as year_study sweeps
     assert result.n_evaluated == 2 ** 5 - 1  # every non-empty coalition
     below = result.below_one["outside"]
     # the count of coalitions that hurt their outsiders, checked against cost_ratios
-    direct = sum(
-        float(evjax.cost_ratios(game, list(c)).outside) < 1.0 - 1e-9  # sweep tol
-        for k in range(1, 6) for c in itertools.combinations(range(5), k))
+    masks = [np.isin(np.arange(5), c).astype(float)  # masks: one compilation for all
+             for k in range(1, 6) for c in itertools.combinations(range(5), k)]
+    direct = sum(float(evjax.cost_ratios(game, m).outside) < 1.0 - 1e-9  # the sweep's tol
+                 for m in masks)
     assert below == direct
+    best = result.top["coalition"][0]
+    found = coalition_search(game, "coalition", restarts=1, steps=5, polish=1)
+    assert found.value == pytest.approx(best["ratios"][1], rel=1e-12)
+    cert = evjax.certify(game, evjax.equilibrium(game, [best["members"]]), [best["members"]])
+    assert float(cert.kkt_residual) < 1e-9 and float(cert.max_gain) < 1e-9
 
 
 def test_year_study_rows_parquet_and_figure(tmp_path):
     import pyarrow.parquet as pq
 
     days = [dt.date(2023, 3, 25), dt.date(2023, 3, 26), dt.date(2023, 7, 12)]
-    rows = evjax.scenarios.year_study(2023, "public:3,workplace:2,private:2,public:2",
-                                      dates=days)
+    rows = evjax.scenarios.year_study(2023, FIVE, b=0.004, dates=days)
     assert list(rows["hours"]) == [24, 23, 24] and list(rows["weekend"]) == [True, True, False]
-    assert (rows["n_coalitions"] == 15).all()
+    assert (rows["n_coalitions"] == 31).all()
     for g in ("all", "coalition", "outside"):
         assert ((0 <= rows[f"share_below_{g}"]) & (rows[f"share_below_{g}"] <= 1)).all()
     spread = real_data.day_prices("2023-07-12")[0]
@@ -234,3 +243,4 @@ def test_year_study_rows_parquet_and_figure(tmp_path):
     assert len(evjax.scenarios.year_dates(2022)) == 365
     with pytest.raises(ValueError, match="year 1999.*2015, 2016"):
         evjax.scenarios.year_dates(1999)
+
