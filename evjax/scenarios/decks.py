@@ -6,8 +6,8 @@ import numpy as np
 
 from ..decks.scenarios import default_scenario
 from ..decks.schema import validate
-from .real_data import as_date, check_date, check_tariff, day_prices, tariff_info, \
-    tariff_prices
+from .real_data import as_date, check_date, check_tariff, day_prices, tariff_effective, \
+    tariff_info, tariff_prices
 from .sessions import arrival_weights
 
 # The ElaadNL kind whose arrivals each deck of the default day follows.
@@ -51,8 +51,7 @@ def deck_day(date=None, tariff: str | None = None, *, base: dict | None = None) 
     if tariff is not None:
         info = tariff_info(check_tariff(tariff))
         buy = tariff_prices(tariff, date)
-        day = as_date(date) if date is not None else as_date(
-            "-".join(f"{int(v):02d}" for v in info["effective"].split("-")))
+        day = as_date(date) if date is not None else tariff_effective(tariff)
         clock, name = np.arange(24), f"{info['name']} on {day}"
     else:
         day = check_date(date)

@@ -179,6 +179,12 @@ def tariff_info(name: str) -> dict:
     return _tariffs()[check_tariff(name)]
 
 
+def tariff_effective(name: str) -> dt.date:
+    """The date from which the tariff's schedule is effective (its file's ``effective``)."""
+    # the source spells its dates without zero padding ("2019-3-1")
+    return dt.date(*map(int, tariff_info(name)["effective"].split("-")))
+
+
 def _in_season(entry: dict, date: dt.date) -> bool:
     start, end = (tuple(int(v) for v in entry[k].split("-")) for k in
                   ("effective_start", "effective_end"))
@@ -198,8 +204,7 @@ def tariff_prices(name: str, date=None) -> np.ndarray:
     period are chosen by the schedule's effective_start/_end and dow_mask; demand charges
     (USD/kW) are not part of this energy price."""
     info = tariff_info(name)
-    # the source spells its effective dates without zero padding ("2019-3-1")
-    date = dt.date(*map(int, info["effective"].split("-"))) if date is None else as_date(date)
+    date = tariff_effective(name) if date is None else as_date(date)
     entry = next(e for e in info["schedule"] if _in_season(e, date) and _dow(e, date))
     times = np.r_[np.asarray(entry["times"], float), 24.0]
     rates = np.asarray(entry["tariffs"], float)
