@@ -30,7 +30,8 @@ _EXPORTS = {
     "build_deck_game": ("evjax.decks", "build_game"),
     "default_deck_scenario": ("evjax.decks", "default_scenario"),
 }
-_SUBPACKAGES = ("charging", "decks", "design", "io", "reproduce", "solvers", "sweeps")
+_SUBPACKAGES = ("charging", "decks", "design", "io", "reproduce", "scenarios", "solvers",
+                "sweeps")
 
 __all__ = sorted(_EXPORTS)
 
@@ -51,7 +52,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from . import charging, decks, design, io, reproduce, solvers, sweeps
+    from . import charging, decks, design, io, reproduce, scenarios, solvers, sweeps
     from .charging import (Certificate, ChargingGame, Coalitions, GroupCosts, Ratios,
                            TheoremCondition, certify, coalition_lists, cost_ratios, equilibrium,
                            group_cost, group_costs, membership, players, station_costs,

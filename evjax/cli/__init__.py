@@ -10,6 +10,7 @@ design             the coalition maximising a ratio                           ``
 sensitivity        d(ratio)/d(parameter), ranked                              ``design``
 decks              the deck pricing game of paper 003                         ``decks``
 reproduce          a paper's figures and their numbers                        ``reproduce``
+scenario           game files of real days (prices, sessions, tariffs)        ``scenario``
 =================  =========================================================  ===============
 
 The command modules parse, call evjax's public functions and print; what they share
@@ -33,7 +34,7 @@ import argparse
 import os
 import sys
 
-from . import decks, design, reproduce, solve, sweep
+from . import decks, design, reproduce, scenario, solve, sweep
 from ._common import EXIT_BAD_INPUT, UsageError
 
 # name: (one-line help, function adding the command's arguments to its parser), in the order
@@ -46,6 +47,7 @@ COMMANDS = {
     "sensitivity": (design.SENSITIVITY_HELP, design.add_sensitivity),
     "decks": (decks.HELP, decks.add_decks),
     "reproduce": (reproduce.HELP, reproduce.add_reproduce),
+    "scenario": (scenario.HELP, scenario.add_scenario),
 }
 
 
