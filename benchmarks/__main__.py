@@ -7,7 +7,8 @@
     python -m benchmarks --out /tmp/bench     # RESULTS.md and scaling_*.png elsewhere
 
 Benchmarks (``--only`` names): equilibrium (issue 2), sweep (issue 3), ni (issue 4, NashOpt
-baseline skipped with a note when ``nashopt`` is not installed), design (issue 6). Each
+baseline skipped with a note when ``nashopt`` is not installed), design (issue 6), year
+(issue 20: a year of real-day sweeps; quick: 3 days). Each
 writes its subsection of the platform's section (``## CPU`` or ``## GPU``, from the JAX
 backend unless ``--section`` says), so a GPU run keeps the CPU figures and ``--only`` keeps
 the other benchmarks'. float64 is enabled here; by default BLAS and XLA's CPU backend run on
@@ -27,9 +28,9 @@ sys.path.insert(0, str(HERE))
 
 import _common  # noqa: E402  (standard library only: before numpy and jax)
 
-BENCHMARKS = ("equilibrium", "sweep", "ni", "design")
+BENCHMARKS = ("equilibrium", "sweep", "ni", "design", "year")
 MODULES = {"equilibrium": "bench_equilibrium", "sweep": "bench_sweep", "ni": "bench_ni",
-           "design": "bench_design"}
+           "design": "bench_design", "year": "bench_year"}
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -62,6 +63,10 @@ def parse(argv=None) -> argparse.Namespace:
                         help="random games at N = 16 (default 100; quick 2 at N = 10)")
     parser.add_argument("--design-big-games", type=int, default=None,
                         help="random games at N = 60 (default 3; quick 1 at N = 20)")
+    parser.add_argument("--year-days", type=int, default=None,
+                        help="first days of 2022 in the year study (default all 365; quick 3)")
+    parser.add_argument("--year-sample", type=int, default=None,
+                        help="days of the year study's dense baseline (default 4; quick 2)")
     args = parser.parse_args(argv)
     args.only = [b.strip() for b in args.only.split(",") if b.strip()]
     unknown = [b for b in args.only if b not in BENCHMARKS]
@@ -102,6 +107,8 @@ def run_one(name: str, args, backend: str):
             kw["solvers"] = args.ni_solvers
     elif name == "design":
         kw.update(games=args.design_games, big_games=args.design_big_games)
+    elif name == "year":
+        kw.update(days=args.year_days, sample=args.year_sample)
     t0 = time.perf_counter()
     result = module(name).suite(**kw)
     result.seconds = time.perf_counter() - t0

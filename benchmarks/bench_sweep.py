@@ -112,7 +112,8 @@ def dense_ratio_fn(params):
     """jit(vmap(mask -> 3 ratios)) with one dense N x N solve per coalition, and the Nash costs.
 
     The straightforward JAX formulation of Theorem 4.1 per coalition mask m (N,) of 0/1.
-    Undefined ratios (an empty group: the grand coalition's outside) are NaN.
+    Undefined ratios (an empty group: the grand coalition's outside; a C-Nash cost <= 0) are
+    NaN.
     """
     a, b, mu, d, xbar = (jnp.asarray(params[k]) for k in ("a", "b", "mu", "d", "xbar"))
     n, t = xbar.shape
@@ -133,8 +134,9 @@ def dense_ratio_fn(params):
         c = costs(m)
         cnash = jnp.stack([jnp.sum(c), m @ c, (1.0 - m) @ c])
         nash_g = jnp.stack([jnp.sum(nash), m @ nash, (1.0 - m) @ nash])
-        empty = jnp.stack([jnp.sum(m) == 0, jnp.sum(m) == 0, jnp.sum(1.0 - m) == 0])
-        return jnp.where(empty, jnp.nan, nash_g / cnash)
+        # An empty group has C-Nash cost exactly 0; like evjax (``ratios_from_costs``), a
+        # group whose C-Nash cost is <= 0 (real days with negative prices) is undefined too.
+        return jnp.where(cnash > 0, nash_g / cnash, jnp.nan)
 
     batched = jax.jit(jax.vmap(ratios, in_axes=(0, None)))
     return batched, nash

@@ -22,9 +22,10 @@ import bench_design  # noqa: E402
 import bench_equilibrium  # noqa: E402
 import bench_ni  # noqa: E402
 import bench_sweep  # noqa: E402
+import bench_year  # noqa: E402
 from benchmarks.__main__ import main  # noqa: E402
 
-TITLES = [m.TITLE for m in (bench_equilibrium, bench_sweep, bench_ni, bench_design)]
+TITLES = [m.TITLE for m in (bench_equilibrium, bench_sweep, bench_ni, bench_design, bench_year)]
 
 
 def _number(cell):
@@ -86,7 +87,7 @@ def test_entry_point_writes_every_section(results):
     # The benchmark that ran: its headline table, details and plot; the others say so.
     assert check_ratios(text) >= 2
     assert "(scaling_equilibrium.png)" in text and (results / "scaling_equilibrium.png").exists()
-    assert text.count("Not run on this platform yet") == 3
+    assert text.count("Not run on this platform yet") == 4
 
 
 def test_gpu_section_keeps_the_cpu_section(results, tmp_path):
@@ -117,3 +118,13 @@ def test_ni_rows_against_nashopt():
     assert {s.label for s in result.scaling} == {"evjax NI solve (optimal step)",
                                                  "NashOpt lemke_dual"}
     assert re.search(r"\| 6 +\| +\d+ \|", text)  # relaxation steps at N = 6
+
+
+def test_year_rows_against_the_dense_baseline():
+    # two days, both sampled: the engine's per-day summary is checked against the dense
+    # recomputation inside suite() (it raises SystemExit on disagreement)
+    result = bench_year.suite(quick=True, days=2, sample=2, log=lambda *a: None)
+    text = _report.section_body(result, {}, "test", "now")
+    assert check_ratios(text) == 2  # the days' sweeps and the time per day, against dense
+    assert "2022-01-01" in text and "2022-01-02" in text
+    assert result.headline[0].met is None  # the target applies to a full year only
