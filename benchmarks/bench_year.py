@@ -48,6 +48,7 @@ from bench_sweep import dense_ratio_fn, engine_summary  # noqa: E402
 from evjax.scenarios import charging_day, write_year_study, year_dates, year_study  # noqa: E402
 
 MIX = ",".join(["public:8"] * 6 + ["workplace:5"] * 4 + ["private:1"] * 6)
+MIX_TEXT = "6 public stations of 8 EVs a day, 4 workplace of 5, 6 private of 1"
 TITLE = "Year study: a year of N = 16 sweeps of real days (issue 20)"  # RESULTS.md
 GROUPS = ("all", "coalition", "outside")
 TARGET_SECONDS = 60.0  # the year's sweeps on 2 CPU cores
@@ -160,7 +161,7 @@ def details(m: dict) -> str:
           f"{np.nanmin(r[:, 2]):.6f}", f"{np.nanmax(r[:, 2]):.6f}"]
          for day, row, r, s in m["checked"]])
     return "\n".join([
-        f"Station mix `{MIX}` (N = 16, T = 24), {n_days} days from {m['dates'][0]} to "
+        f"Station mix: {MIX_TEXT} (N = 16, T = 24), {n_days} days from {m['dates'][0]} to "
         f"{m['dates'][-1]}, each day's Dutch day-ahead prices. Share of coalitions with "
         f"M_[N]\\C < 1 over the days: mean {share.mean():.4f}, min {share.min():.4f}, max "
         f"{share.max():.4f}.",
@@ -190,6 +191,7 @@ def suite(quick: bool = False, year: int = 2022, days: int | None = None,
 
     days = (3 if quick else None) if days is None else days
     sample = (2 if quick else 4) if sample is None else sample
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     m = measure(year, days, sample, out=out, log=log)
     n_days = len(m["dates"])
     extrapolated = float(np.mean(m["dense"])) * n_days
@@ -206,7 +208,9 @@ def suite(quick: bool = False, year: int = 2022, days: int | None = None,
         _report.Headline(f"year_study in all, {n_days} days (games + sweeps + summaries) [s]",
                          m["total"]),
     ]
-    return _report.Result("year", TITLE, headline, details(m))
+    notes = [f"Shared machine: load average (1/5/15 min) {load} at the start of this benchmark "
+             "on its 2 cores; all times are wall times under that load."]
+    return _report.Result("year", TITLE, headline, details(m), notes=notes)
 
 
 def main(argv=None) -> int:
