@@ -28,10 +28,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._linalg import gauss_jordan_inverse
 from .coalitions import membership
 from .game import ChargingGame
 
 Method = Literal["structured", "dense"]
+# Woodbury capacitance matrices up to this size are inverted by unrolled Gauss-Jordan (no
+# LAPACK call: every constant-b closed form with up to 15 coalitions); larger ones (the
+# time-varying path's T (K+1) system) by jnp.linalg.solve, which on jaxlib 0.10 can still
+# deadlock when vmapped (evjax/_runtime.py).
+GAUSS_JORDAN_MAX = 16
 METHODS = ("structured", "dense")
 
 
@@ -53,6 +59,10 @@ def woodbury_solve(delta, cols, inner, rhs):
     d_inv_rhs = rhs / delta[:, None]
     d_inv_v = cols / delta[:, None]
     core = inner + cols.T @ d_inv_v
+    if core.shape[-1] <= GAUSS_JORDAN_MAX:
+        # Without LAPACK (Gauss-Jordan; core is symmetric definite), so that a vmapped closed
+        # form never runs two batched LAPACK calls at once (evjax/_runtime.py).
+        return d_inv_rhs - d_inv_v @ (gauss_jordan_inverse(core) @ (cols.T @ d_inv_rhs))
     return d_inv_rhs - d_inv_v @ jnp.linalg.solve(core, cols.T @ d_inv_rhs)
 
 

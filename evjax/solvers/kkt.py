@@ -15,6 +15,8 @@ import jax.flatten_util
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
+from .._linalg import gauss_jordan_inverse
+
 from ._solution import Response
 from .game import AbstractNIGame
 
@@ -96,7 +98,8 @@ def polish_separable(game: AbstractNIGame, root, active, steps: int, updates: in
 
     The KKT Jacobian in x is T blocks B_t (M, M), one per step; the row sums and the shared
     constraints couple them through y = (row multipliers, shared multipliers), (M + K,). So
-    a Newton step inverts the T blocks (:func:`_inverse`) and the (M + K) Schur complement,
+    a Newton step inverts the T blocks (:func:`evjax._linalg.gauss_jordan_inverse`) and the
+    (M + K) Schur complement,
     O(T M^3): at M = 20, T = 24 about 50 times fewer flops than the dense (MT + M + K)
     factorisation (:func:`_separable_solver`).
     Being cheap, it can afford a primal-dual active-set update (Hintermueller, Ito and
@@ -189,7 +192,7 @@ def _separable_solver(game: AbstractNIGame, jacs, act):
         b_inv = _low_rank_inverse(jnp.where(bound, sign, diag),
                                   jnp.where(bound[:, :, None], 0.0, u), v)
     else:
-        b_inv = _inverse(jnp.where(bound[:, :, None], sign[:, :, None] * jnp.eye(m),
+        b_inv = gauss_jordan_inverse(jnp.where(bound[:, :, None], sign[:, :, None] * jnp.eye(m),
                                    blocks))  # (T, M, M)
     dtype = b_inv.dtype
     eq_free = (~bound & has_eq[None, :]).astype(dtype)  # (T, M): C_t's row-sum part
@@ -201,7 +204,7 @@ def _separable_solver(game: AbstractNIGame, jacs, act):
     d_b_inv_c = jnp.concatenate([  # sum_t D_t B_t^-1 C_t (M + K, M + K)
         jnp.where(has_eq[:, None], jnp.sum(b_inv_c, axis=0), 0.0),
         jnp.einsum("tkm,tmj->kj", g_rows, b_inv_c)], axis=0)
-    s_inv = _inverse(f - d_b_inv_c)
+    s_inv = gauss_jordan_inverse(f - d_b_inv_c)
 
     def step(res_x, res_y):  # res_x (M, T), res_y (M + K,)
         b_inv_r = jnp.einsum("tmn,nt->tm", b_inv, res_x)  # (T, M)
@@ -245,39 +248,14 @@ def _update_active_set(game: AbstractNIGame, act, v):
     return lo, hi, shared
 
 
-def _inverse(a):
-    """a^-1 for a (batch of) square matrices by Gauss-Jordan elimination without pivoting.
-
-    For the polish's blocks: the pseudo-gradient Jacobian's blocks with unit rows where a
-    bound is active, and the Schur complement of the row sums and active shared
-    constraints. Where the game is monotone (the pseudo-gradient's Jacobian has a positive
-    definite symmetric part, the setting in which NI relaxation converges) every pivot is
-    nonzero and elimination without pivoting is stable; elsewhere a zero pivot gives a
-    non-finite candidate, which the relaxation rejects (it relaxes on instead).
-
-    A static loop of rank-one updates over the whole batch: XLA fuses each into one pass,
-    several times faster on CPU than jaxlib's batched LAPACK QR at these sizes (M ~ 20,
-    where the per-matrix overhead of a LAPACK call dominates), and with no LAPACK call it
-    cannot meet jaxlib 0.10's batched-LAPACK deadlock (``evjax/_runtime.py``).
-    """
-    m = a.shape[-1]
-    for k in range(m):
-        pivot = 1.0 / a[..., k, k]
-        row = (a[..., k, :] * pivot[..., None]).at[..., k].set(pivot)
-        col = a[..., :, k].at[..., k].set(0.0)
-        a = a.at[..., :, k].set(0.0) - col[..., :, None] * row[..., None, :]
-        a = a.at[..., k, :].set(row)
-    return a
-
-
 def _low_rank_inverse(diag, u, v):
     """(diag(D) + U V^T)^-1 for a batch, by the Woodbury identity: D^-1 - D^-1 U (I + V^T
     D^-1 U)^-1 V^T D^-1, O(M^2 R) each for U, V (..., M, R) with R small (the (R, R)
-    capacitance matrices by :func:`_inverse`)."""
+    capacitance matrices by :func:`evjax._linalg.gauss_jordan_inverse`)."""
     d_inv = 1.0 / diag
     w = d_inv[..., None] * u  # D^-1 U
     capacitance = jnp.eye(u.shape[-1], dtype=u.dtype) + jnp.einsum("...mr,...ms->...rs", v, w)
-    correction = jnp.einsum("...mr,...rs,...ns->...mn", w, _inverse(capacitance),
+    correction = jnp.einsum("...mr,...rs,...ns->...mn", w, gauss_jordan_inverse(capacitance),
                             d_inv[..., None] * v)
     eye = jnp.eye(diag.shape[-1], dtype=diag.dtype)
     return d_inv[..., :, None] * eye - correction
