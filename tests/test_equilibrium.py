@@ -326,3 +326,31 @@ def test_vmap_over_membership_masks():
         structure = [members] if members else []
         assert H.rel_error(x, H.solve(p, structure)) <= TOL
     assert H.rel_error(xs[1], xs[0]) > 1e-3
+
+
+@pytest.mark.parametrize("time_varying_b", [False, True], ids=["const_b", "tv_b"])
+def test_vmapped_nash_and_cnash_make_no_lapack_call_and_match_numpy(time_varying_b):
+    """A vmapped Nash + C-Nash pair is LAPACK-free and exact at N = 20 (above the unrolled size).
+
+    On jaxlib 0.10 two batched LAPACK solves side by side deadlocked a 2-core machine (the
+    paper 000 reproduction hung there, evjax/_runtime.py): the closed form solves every
+    system by Gauss-Jordan elimination instead, here through its loop path (N, and T (K+1)
+    for time-varying b, above evjax._linalg.UNROLL_MAX)."""
+    rng = np.random.default_rng(20 + int(time_varying_b))
+    n, t = 20, 6
+    problems = [H.random_problem(rng, n, t, time_varying_b=time_varying_b,
+                                 coalitions=H.random_coalitions(rng, n, k=k)) for k in (1, 3)]
+    arrays = _stack(problems)
+    masks = jnp.asarray(np.stack([p.membership(K_ROWS) for p in problems]))
+    games = jax.vmap(evjax.ChargingGame)(*arrays)
+    for method in METHODS:
+        def pair(game, m):
+            return evjax.equilibrium(game, (), method=method), evjax.equilibrium(game, m,
+                                                                                 method=method)
+
+        program = jax.jit(jax.vmap(pair))
+        assert "lapack" not in program.lower(games, masks).as_text().lower()
+        nash, cnash = map(np.asarray, program(games, masks))
+        for j, p in enumerate(problems):
+            assert H.rel_error(nash[j], H.solve(p, ())) <= TOL
+            assert H.rel_error(cnash[j], H.solve(p)) <= TOL

@@ -16,7 +16,10 @@ The ``"structured"`` path applies Woodbury to diag + rank (K+1), costing O(N T K
 constant b (``../shared/design/fast-sweeps.md`` section 1); for time-varying b the N x N matrix
 sum_t Q_t^{-1} is itself diagonal minus rank T (K+1) and is inverted by Woodbury again. The
 ``"dense"`` path forms each N x N matrix Q_t and solves it directly: the reference. Neither
-ever forms an NT x NT matrix (the paper's eq (4) does).
+ever forms an NT x NT matrix (the paper's eq (4) does). Every matrix solved here is symmetric
+positive (or negative) definite, and every solve is Gauss-Jordan elimination
+(``evjax._linalg``): no LAPACK call, so a vmapped closed form cannot meet jaxlib 0.10's
+batched-LAPACK deadlock (``evjax/_runtime.py``).
 """
 
 from __future__ import annotations
@@ -28,16 +31,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._linalg import gauss_jordan_inverse
+from .._linalg import definite_inverse, definite_solve
 from .coalitions import membership
 from .game import ChargingGame
 
 Method = Literal["structured", "dense"]
-# Woodbury capacitance matrices up to this size are inverted by unrolled Gauss-Jordan (no
-# LAPACK call: every constant-b closed form with up to 15 coalitions); larger ones (the
-# time-varying path's T (K+1) system) by jnp.linalg.solve, which on jaxlib 0.10 can still
-# deadlock when vmapped (evjax/_runtime.py).
-GAUSS_JORDAN_MAX = 16
 METHODS = ("structured", "dense")
 
 
@@ -59,11 +57,7 @@ def woodbury_solve(delta, cols, inner, rhs):
     d_inv_rhs = rhs / delta[:, None]
     d_inv_v = cols / delta[:, None]
     core = inner + cols.T @ d_inv_v
-    if core.shape[-1] <= GAUSS_JORDAN_MAX:
-        # Without LAPACK (Gauss-Jordan; core is symmetric definite), so that a vmapped closed
-        # form never runs two batched LAPACK calls at once (evjax/_runtime.py).
-        return d_inv_rhs - d_inv_v @ (gauss_jordan_inverse(core) @ (cols.T @ d_inv_rhs))
-    return d_inv_rhs - d_inv_v @ jnp.linalg.solve(core, cols.T @ d_inv_rhs)
+    return d_inv_rhs - d_inv_v @ definite_solve(core, cols.T @ d_inv_rhs)  # core: definite
 
 
 def _dense_q(delta, b, v_cols):
@@ -80,7 +74,7 @@ def _constant_b(game, m, method):
     v = _nominal_drive(game)
     w = v - jnp.mean(v, axis=1, keepdims=True)
     if method == "dense":
-        y = jnp.linalg.solve(_dense_q(delta, game.b, v_cols), w)
+        y = definite_solve(_dense_q(delta, game.b, v_cols), w)
     else:
         y = woodbury_solve(delta, v_cols, jnp.eye(v_cols.shape[1], dtype=w.dtype) / game.b, w)
     return game.d[:, None] / game.n_steps + y
@@ -92,10 +86,10 @@ def _time_varying_b(game, m, method):
     v = _nominal_drive(game)  # (N, T)
     if method == "dense":
         q = jax.vmap(_dense_q, in_axes=(0, 0, None))(delta, b, v_cols)  # (T, N, N)
-        q_inv_v = jnp.linalg.solve(q, v.T[:, :, None])[..., 0]  # (T, N)
-        s = jnp.sum(jnp.linalg.inv(q), axis=0)
-        lam = jnp.linalg.solve(s, jnp.sum(q_inv_v, axis=0) - game.d)
-        return jnp.linalg.solve(q, (v.T - lam)[:, :, None])[..., 0].T
+        q_inv = definite_inverse(q)  # (T, N, N)
+        s = jnp.sum(q_inv, axis=0)
+        lam = definite_solve(s, (jnp.einsum("tij,tj->i", q_inv, v.T) - game.d)[:, None])[:, 0]
+        return jnp.einsum("tij,tj->it", q_inv, v.T - lam[None, :])
     # Q_t^{-1} r_t for every t: Woodbury with inner I / b^t, per step.
     kp1 = v_cols.shape[1]
     inner = jnp.eye(kp1, dtype=v.dtype) / b[:, None, None]  # (T, K+1, K+1)
