@@ -202,3 +202,24 @@ def test_the_library_never_imports_the_cli():
     code = ("import evjax.charging, evjax.decks, evjax.design, evjax.io, evjax.reproduce, "
             "evjax.solvers, evjax.sweeps\nassert 'evjax.cli' not in sys.modules")
     _modules_after(code)
+
+
+def test_repeated_commands_load_their_programs_from_the_user_cache(tmp_path):
+    """The CLI caches compiled programs under $XDG_CACHE_HOME/evjax/jax: a second run loads
+    them and prints the same numbers; EVJAX_NO_COMPILATION_CACHE=1 leaves no cache behind."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    cached = env | {"XDG_CACHE_HOME": str(tmp_path / "cached")}
+    command = [sys.executable, "-m", "evjax", "solve", "--json"]
+    first = subprocess.run(command, env=cached, capture_output=True, text=True, check=True)
+    folder = tmp_path / "cached" / "evjax" / "jax"
+    entries = sorted(p.name for p in folder.iterdir())
+    assert entries
+    second = subprocess.run(command, env=cached, capture_output=True, text=True, check=True)
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    assert sorted(p.name for p in folder.iterdir()) == entries  # loaded, nothing recompiled
+    off = env | {"XDG_CACHE_HOME": str(tmp_path / "off"), "EVJAX_NO_COMPILATION_CACHE": "1"}
+    third = subprocess.run(command, env=off, capture_output=True, text=True, check=True)
+    assert json.loads(third.stdout) == json.loads(first.stdout)
+    assert not (tmp_path / "off").exists()

@@ -25,7 +25,8 @@ choices are library data (``design``, ``sensitivity``: the ratio groups; ``decks
 experiments) import the library when their command is parsed, ``--help`` included.
 
 The CLI, unlike the library, enables float64 (``jax_enable_x64``) before running a
-command. Bad input exits with status 2 and one line on stderr (:class:`UsageError`).
+command, and keeps compiled programs in a persistent cache between runs
+(:func:`compilation_cache_dir`; ``EVJAX_NO_COMPILATION_CACHE=1`` turns it off). Bad input exits with status 2 and one line on stderr (:class:`UsageError`).
 """
 
 from __future__ import annotations
@@ -72,12 +73,42 @@ class _Commands(argparse._SubParsersAction):
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``evjax`` with its subcommands (their arguments added when chosen)."""
     parser = argparse.ArgumentParser(
-        prog="evjax", description="Equilibria of EV-charging games (JAX, float64)."
+        prog="evjax", description="Equilibria of EV-charging games (JAX, float64).",
+        epilog="Compiled programs are cached between runs in $XDG_CACHE_HOME/evjax/jax "
+               "(default ~/.cache/evjax/jax; JAX_COMPILATION_CACHE_DIR overrides it); "
+               "EVJAX_NO_COMPILATION_CACHE=1 turns the cache off.",
     )
     sub = parser.add_subparsers(dest="command", required=True, action=_Commands)
     for name, (help, add_arguments) in COMMANDS.items():
         sub.add_command(name, help, add_arguments)
     return parser
+
+
+def compilation_cache_dir() -> str | None:
+    """Where the CLI keeps compiled programs between runs, or None when that is turned off.
+
+    ``JAX_COMPILATION_CACHE_DIR`` if set (JAX's own variable), else ``evjax/jax`` under
+    ``XDG_CACHE_HOME`` (default ``~/.cache``). ``EVJAX_NO_COMPILATION_CACHE=1`` turns it
+    off. Entries are keyed by the program, its compile options and the JAX version, so a
+    cached program is the one that would be compiled: results cannot change, a repeated
+    command only skips the compiling (seconds for a solve, most of its time)."""
+    if os.environ.get("EVJAX_NO_COMPILATION_CACHE", "") not in ("", "0"):
+        return None
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return os.environ["JAX_COMPILATION_CACHE_DIR"]
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(home, "evjax", "jax")
+
+
+def _use_compilation_cache(jax) -> None:
+    """Point JAX's persistent compilation cache at :func:`compilation_cache_dir` (the CLI
+    only: the library never changes JAX's configuration), caching every program."""
+    folder = compilation_cache_dir()
+    if folder is None:
+        return
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     import jax  # after parsing: `--help` and argument errors need no JAX
 
     jax.config.update("jax_enable_x64", True)
+    _use_compilation_cache(jax)
     try:
         return args.func(args)
     except UsageError as exc:
@@ -101,4 +133,4 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
+__all__ = ["COMMANDS", "UsageError", "build_parser", "compilation_cache_dir", "main"]
