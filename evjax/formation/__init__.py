@@ -9,3 +9,5 @@ game).
 """
 
 from .costs import CostTables, coalition_masks, cost_tables, costs_at, station_costs_for
+from .stability import (Stability, StableCoalitions, cartel_stability, nash_costs,
+                        stable_coalitions)
