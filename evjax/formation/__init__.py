@@ -11,3 +11,5 @@ game).
 from .costs import CostTables, coalition_masks, cost_tables, costs_at, station_costs_for
 from .stability import (Stability, StableCoalitions, cartel_stability, nash_costs,
                         stable_coalitions)
+from .shares import (SPLITS, Shares, coalition_shares, shapley_monte_carlo, shapley_value)
+from .transfers import shapley_table, transfer_stability, transfer_stable_coalitions

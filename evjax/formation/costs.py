@@ -37,6 +37,9 @@ from ..charging.coalitions import coalition_lists, mask_of
 from ..charging.game import ChargingGame
 from ..charging.metrics import station_costs_of
 
+RTOL = 1e-9
+"""Default relative tolerance of every formation verdict (times :func:`cost_scale`)."""
+
 
 def coalition_masks(coalitions, n: int) -> Float[Array, "B N"]:
     """B single coalitions as a checked 0/1 mask array (B, N): index lists (``[[0, 1], [2,
@@ -211,3 +214,36 @@ def bit_masks(index: Array, n: int) -> Float[Array, "B N"]:
     bits = (index[:, None] >> jnp.arange(n, dtype=index.dtype)[None, :]) & 1
     return bits.astype(float_dtype())
 
+
+def mask_costs(game: ChargingGame, m: Float[Array, "B N"]) -> Float[Array, "B N"]:
+    """Every station's cost at each of B checked 0/1 coalition masks (trusted): the Gram form
+    for a scalar b, the vmapped closed form otherwise."""
+    if game.constant_b:
+        return costs_at(cost_tables(game), m)
+    return _costs_for(game, m, "structured")
+
+
+def cost_scale(nash_costs) -> float:
+    """The scale of the tolerances: max_i |c_i(Nash)| (1.0 if every cost is 0)."""
+    scale = float(np.max(np.abs(np.asarray(nash_costs))))
+    return scale if scale > 0 else 1.0
+
+
+def check_rtol(rtol) -> float:
+    """``rtol`` as a float if finite and >= 0, else ``ValueError``."""
+    try:
+        value = float(rtol)
+    except (TypeError, ValueError):
+        raise ValueError(f"rtol must be a number, got {rtol!r}") from None
+    if not 0.0 <= value < np.inf:
+        raise ValueError(f"rtol must be finite and >= 0, got {rtol!r}")
+    return value
+
+
+def nash_costs(game: ChargingGame) -> np.ndarray:
+    """c_i at the Nash equilibrium (no coalition), (N,), as numpy."""
+    zero = jnp.zeros((1, game.n_stations), float_dtype())
+    return np.asarray(_mask_costs_jit(game, zero)[0])
+
+
+_mask_costs_jit = eqx.filter_jit(mask_costs)

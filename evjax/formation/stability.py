@@ -31,28 +31,11 @@ from .._progress import progress_bar
 from .._validation import float_dtype, require_float64
 from ..charging.coalitions import coalition_members
 from ..charging.game import ChargingGame
-from .costs import _costs_for, bit_masks, cost_tables, costs_and_flips
+from .costs import (RTOL, _costs_for, bit_masks, check_rtol, cost_scale, cost_tables,
+                    costs_and_flips, nash_costs)
 
-RTOL = 1e-9
 MAX_STATIONS = 24  # 2^24 - 25 coalitions: about a minute on one CPU core
 MAX_STATIONS_TV = 14  # time-varying b: B (N + 1) closed-form solves per chunk
-
-
-def cost_scale(nash_costs) -> float:
-    """The scale of the tolerances: max_i |c_i(Nash)| (1.0 if every cost is 0)."""
-    scale = float(np.max(np.abs(np.asarray(nash_costs))))
-    return scale if scale > 0 else 1.0
-
-
-def check_rtol(rtol) -> float:
-    """``rtol`` as a float if finite and >= 0, else ``ValueError``."""
-    try:
-        value = float(rtol)
-    except (TypeError, ValueError):
-        raise ValueError(f"rtol must be a number, got {rtol!r}") from None
-    if not 0.0 <= value < np.inf:
-        raise ValueError(f"rtol must be finite and >= 0, got {rtol!r}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,12 +80,6 @@ def _flip_dense(game, m):
     costs = _costs_for(game, jnp.concatenate([m, flipped]), "structured")
     flips = jnp.diagonal(costs[rows:].reshape(rows, n, n), axis1=1, axis2=2)
     return costs[:rows], flips
-
-
-def nash_costs(game: ChargingGame) -> np.ndarray:
-    """c_i at the Nash equilibrium (no coalition), (N,)."""
-    zero = jnp.zeros((1, game.n_stations), float_dtype())
-    return np.asarray(flip_costs(game, zero)[0][0])
 
 
 def cartel_stability(game: ChargingGame, coalition, *, rtol=RTOL) -> Stability:
@@ -214,5 +191,5 @@ def stable_coalitions(game: ChargingGame, *, rtol=RTOL, chunk: int = 1 << 14,
                             seconds=time.perf_counter() - t0)
 
 
-__all__ = ["Stability", "StableCoalitions", "cartel_stability", "flip_costs", "nash_costs",
+__all__ = ["Stability", "StableCoalitions", "cartel_stability", "flip_costs",
            "stable_coalitions"]
