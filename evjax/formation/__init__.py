@@ -13,3 +13,4 @@ from .stability import (Stability, StableCoalitions, cartel_stability, nash_cost
                         stable_coalitions)
 from .shares import (SPLITS, Shares, coalition_shares, shapley_monte_carlo, shapley_value)
 from .transfers import shapley_table, transfer_stability, transfer_stable_coalitions
+from .partitions import StablePartition, partition_costs, stable_partitions

@@ -177,23 +177,45 @@ def costs_from_stats(tab: CostTables, st: CoalitionStats) -> Float[Array, "B N"]
     b = tab.b
     rho = 1.0 / (1.0 + b * st.s)
     bc = b / (1.0 + b * (st.s * rho + st.s_out))
-    phi_a = rho * st.ga_m + st.ga_n  # <a_c, Phi>
     phi_u = rho * st.gm + st.gn  # <Phi, u_i>
-    phi_q = rho * st.hm + st.hn  # <q_i, Phi>
     phi_phi = rho * rho * st.mgm + 2.0 * rho * st.mgn + st.ngn
     inside = st.member > 0.5
     al = tab.alpha
-    rho_k = jnp.where(inside, rho, al)  # rho of station i's block; then <., phi_k>
-    k_a = jnp.where(inside, rho * st.ga_m, al * tab.g_a)
-    k_phi = jnp.where(inside, rho * (rho * st.mgm + st.mgn), al * phi_u)
-    k_q = jnp.where(inside, rho * st.hm, al * tab.h_diag)
-    k_k = jnp.where(inside, rho * rho * st.mgm, al * al * tab.g_diag)
-    g_a = b * k_a + rho_k * bc * phi_a
-    g_phi = b * k_phi + rho_k * bc * phi_phi
-    g_q = b * k_q + rho_k * bc * phi_q
-    g_g = b * b * k_k + 2.0 * b * rho_k * bc * k_phi + (rho_k * bc) ** 2 * phi_phi
-    mu = tab.mu
-    return (tab.const - g_a / mu + bc * phi_u - bc * g_phi / mu - g_q
+    products = BlockProducts(
+        rho_k=jnp.where(inside, rho, al), bc=bc, phi_a=rho * st.ga_m + st.ga_n, phi_u=phi_u,
+        phi_q=rho * st.hm + st.hn, phi_phi=phi_phi,
+        k_a=jnp.where(inside, rho * st.ga_m, al * tab.g_a),
+        k_phi=jnp.where(inside, rho * (rho * st.mgm + st.mgn), al * phi_u),
+        k_q=jnp.where(inside, rho * st.hm, al * tab.h_diag),
+        k_k=jnp.where(inside, rho * rho * st.mgm, al * al * tab.g_diag))
+    return costs_from_products(tab, products)
+
+
+class BlockProducts(eqx.Module):
+    """The inner products station i's cost needs, each (B, N) (or broadcastable): rho_k of
+    i's block k, b c, <a_c, Phi>, <Phi, u_i>, <q_i, Phi>, <Phi, Phi>, and <a_c, phi_k>,
+    <Phi, phi_k>, <q_i, phi_k>, <phi_k, phi_k> (module docstring)."""
+
+    rho_k: Array
+    bc: Array
+    phi_a: Array
+    phi_u: Array
+    phi_q: Array
+    phi_phi: Array
+    k_a: Array
+    k_phi: Array
+    k_q: Array
+    k_k: Array
+
+
+def costs_from_products(tab: CostTables, p: BlockProducts) -> Float[Array, "B N"]:
+    """c_i (eq (1)) from the inner products of its block (any coalition structure)."""
+    b, mu, rb = tab.b, tab.mu, p.rho_k * p.bc
+    g_a = b * p.k_a + rb * p.phi_a
+    g_phi = b * p.k_phi + rb * p.phi_phi
+    g_q = b * p.k_q + rb * p.phi_q
+    g_g = b * b * p.k_k + 2.0 * b * rb * p.k_phi + rb * rb * p.phi_phi
+    return (tab.const - g_a / mu + p.bc * p.phi_u - p.bc * g_phi / mu - g_q
             + 0.5 * g_g / mu)
 
 
