@@ -35,6 +35,7 @@ def add_stability(p) -> None:
 def cmd_stability(args) -> int:
     """``evjax stability``: enumerate, judge the coalition, print a summary or ``--json``."""
     from .. import formation
+    from ..charging.coalitions import coalition_members
     from ..sweeps.plot import check_plot_path
 
     game, _, source = load_game(args.game, default="figure4")
@@ -42,7 +43,9 @@ def cmd_stability(args) -> int:
     with bad_input():
         if args.out is not None:  # before the enumeration, not after it
             plot = check_plot_path(args.out, "--out")
-        coalition = stations(args.coalition) if args.coalition else None
+        coalition = None
+        if args.coalition:  # checked before the enumeration, not after it
+            coalition = coalition_members(stations(args.coalition), game.n_stations)
         rtol = formation.costs.check_rtol(args.rtol)
         if args.structures and game.n_stations > formation.partitions.MAX_CORE:
             raise ValueError(f"--structures enumerates every partition: N = "

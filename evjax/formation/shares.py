@@ -68,6 +68,12 @@ def shapley_from_savings(v: Float[Array, " S"], k: int) -> Float[Array, " k"]:
     return jnp.stack(out)
 
 
+@eqx.filter_jit
+def batched_shapley(v: Float[Array, "M S"], k: int) -> Float[Array, "M k"]:
+    """:func:`shapley_from_savings` of M games at once (rows of ``v``), compiled."""
+    return jax.vmap(lambda row: shapley_from_savings(row, k))(v)
+
+
 def _members(game, coalition) -> tuple[int, ...]:
     return tuple(sorted(coalition_members(coalition, game.n_stations)))
 
@@ -164,7 +170,7 @@ def split_saving(kind: str, saving: float, nash: np.ndarray, v: np.ndarray | Non
     'proportional' (to the members' Nash costs ``nash``: each cost cut by the same fraction),
     'equal'."""
     if kind == "shapley":
-        return np.asarray(shapley_from_savings(jnp.asarray(v), k))
+        return np.asarray(batched_shapley(jnp.asarray(v)[None, :], k))[0]
     if kind == "proportional":
         return saving * nash / np.sum(nash)
     if kind == "equal":

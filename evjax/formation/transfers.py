@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import time
 
-import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._validation import float_dtype
 from ..charging.game import ChargingGame
 from .costs import RTOL, _mask_costs_jit, bit_masks, check_rtol, cost_scale, nash_costs
-from .shares import _members, savings_table, shapley_from_savings, shapley_value
+from .shares import _members, batched_shapley, savings_table, shapley_value
 from .stability import Stability, StableCoalitions, flip_costs
 
 MAX_STATIONS = 14
@@ -70,14 +68,9 @@ def shapley_table(game: ChargingGame) -> np.ndarray:
         members = np.stack([np.flatnonzero(r >> np.arange(n) & 1) for r in rows])  # (M, k)
         local = np.asarray(bit_masks(jnp.arange(1 << k, dtype=jnp.int64), k), np.int64)
         glob = local @ (np.int64(1) << members.T)  # (2^k, M) global subset indices
-        shares = np.asarray(_batched_shapley(jnp.asarray(v_all[glob.T]), k))
+        shares = np.asarray(batched_shapley(jnp.asarray(v_all[glob.T]), k))
         phi[rows[:, None], members] = shares
     return phi
-
-
-@eqx.filter_jit
-def _batched_shapley(v, k: int):
-    return jax.vmap(lambda row: shapley_from_savings(row, k))(v)
 
 
 def transfer_stable_coalitions(game: ChargingGame, *, rtol=RTOL) -> StableCoalitions:
