@@ -13,16 +13,10 @@ import helpers
 
 
 def random_arrays(seed: int, n: int, t: int, *, time_varying: bool = False):
-    """(a, b, mu, d, xbar) of a random game: two station types and noise, so that coalitions
-    differ; b is (T,) when ``time_varying``."""
+    """(a, b, mu, d, xbar) of ``helpers.random_problem`` (b of shape (T,) when
+    ``time_varying``)."""
     rng = np.random.default_rng(seed)
-    high = rng.random(n) < 0.4
-    d = np.where(high, 5.0, 1.0) * np.exp(rng.uniform(-0.3, 0.3, n))
-    mu = np.where(high, 1.0, 0.1) * np.exp(rng.uniform(-0.3, 0.3, n))
-    alpha = rng.dirichlet(np.ones(t))
-    a = 0.5 + 0.4 * rng.random(t)
-    b = rng.uniform(0.25, 1.0, t) if time_varying else rng.uniform(0.25, 1.0)
-    return a, b, mu, d, d[:, None] * alpha[None, :]
+    return helpers.random_problem(rng, n, t, time_varying_b=time_varying).arrays()
 
 
 def structure_costs(arrays, blocks) -> np.ndarray:
@@ -89,16 +83,12 @@ def in_core(table: np.ndarray, coalition, shares, tol: float) -> bool:
                for group in itertools.combinations(coalition, r))
 
 
-def set_partitions(items):
-    """Every partition of ``items`` (a list), as lists of blocks."""
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for part in set_partitions(rest):
-        yield [[first]] + part
-        for k in range(len(part)):
-            yield part[:k] + [[first] + part[k]] + part[k + 1:]
+def set_partitions(n: int):
+    """Every partition of range(n) once, as lists of blocks: the distinct block sets of all
+    n^n labellings (a brute force independent of the library's restricted-growth strings)."""
+    seen = {canonical([[i for i in range(n) if lab[i] == k] for k in set(lab)])
+            for lab in itertools.product(range(n), repeat=n)}
+    return [list(map(list, p)) for p in sorted(seen)]
 
 
 def canonical(blocks) -> tuple:
@@ -108,7 +98,7 @@ def canonical(blocks) -> tuple:
 def stable_partitions(arrays, tol: float):
     """(Nash stable, core) partitions as canonical tuples, by moves and blocking groups."""
     n = len(arrays[2])
-    table = {canonical(p): structure_costs(arrays, p) for p in set_partitions(list(range(n)))}
+    table = {canonical(p): structure_costs(arrays, p) for p in set_partitions(n)}
     nash, core = [], []
     for part, costs in table.items():
         moves = []

@@ -25,7 +25,7 @@ def run(capsys, *argv):
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A 6-station game file and its brute-force cost table."""
-    arrays = fh.random_arrays(2, 6, 4)
+    arrays = fh.random_arrays(3, 6, 4)
     path = tmp_path_factory.mktemp("stability") / "game.json"
     path.write_text(json.dumps(evjax.ChargingGame(*arrays).to_dict()))
     return path, arrays, fh.cost_table(arrays)

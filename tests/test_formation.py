@@ -82,13 +82,13 @@ def test_one_coalition_gains(case):
         s = formation.cartel_stability(game, members[::-1])  # any order
         assert s.members == members and (s.internal, s.external) == ref[c]
         np.testing.assert_allclose(s.leave_gain, [table[c, i] - table[c ^ (1 << i), i]
-                                                  for i in members], atol=1e-12)
+                                                  for i in members], atol=1e-4 * tol)
         np.testing.assert_allclose(s.join_gain, [table[c, j] - table[c | (1 << j), j]
-                                                 for j in s.outsiders], atol=1e-12)
+                                                 for j in s.outsiders], atol=1e-4 * tol)
 
 
 def test_shapley_of_every_coalition(case):
-    game, _, table, _ = case
+    game, _, table, tol = case
     phi = formation.shapley_table(game)
     for c in range(1 << N):
         members = fh.members(c, N)
@@ -100,7 +100,7 @@ def test_shapley_of_every_coalition(case):
     members = [0, 2, 3, 5, 6]
     exact = np.asarray(formation.shapley_value(game, members))
     np.testing.assert_allclose(exact, fh.shapley(table, members), rtol=0, atol=1e-10)
-    assert exact.sum() == pytest.approx(fh.saving(table, members), abs=1e-12)
+    assert exact.sum() == pytest.approx(fh.saving(table, members), abs=1e-4 * tol)
 
 
 def test_splits_rationality_and_core(case):
@@ -114,9 +114,9 @@ def test_splits_rationality_and_core(case):
             ref = {"shapley": fh.shapley(table, members), "equal": np.full(len(members),
                    v / len(members)), "proportional": v * nash / nash.sum()}[split]
             np.testing.assert_allclose(s.shares, ref, rtol=0, atol=1e-10)
-            assert s.saving == pytest.approx(v, abs=1e-12)
+            assert s.saving == pytest.approx(v, abs=1e-4 * tol)
             np.testing.assert_allclose(s.own, nash - table[sum(1 << i for i in members),
-                                                           members], atol=1e-12)
+                                                           members], atol=1e-4 * tol)
             assert s.in_core == fh.in_core(table, members, s.shares, tol)
             assert s.rational == bool(np.all(ref >= -tol))
             seen.add(s.in_core)
@@ -155,7 +155,7 @@ def test_stability_with_shapley_transfers(case):
 
 
 def test_stable_partitions():
-    arrays = fh.random_arrays(2, 6, T)
+    arrays = fh.random_arrays(3, 6, T)
     game = evjax.ChargingGame(*arrays)
     tol = fh.tolerance(fh.cost_table(arrays))
     nash, core = fh.stable_partitions(arrays, tol)
