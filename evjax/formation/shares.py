@@ -59,13 +59,11 @@ def shapley_from_savings(v: Float[Array, " S"], k: int) -> Float[Array, " k"]:
     s = jnp.arange(k, dtype=float_dtype())
     lg = jax.scipy.special.gammaln
     weight = jnp.exp(lg(s + 1) + lg(k - s) - lg(k + 1.0))  # |S|! (k-|S|-1)! / k!
-    rest = jnp.arange(1 << (k - 1), dtype=jnp.int64)
-    out = []
-    for j in range(k):  # subsets without j: insert a 0 bit at position j
-        lo = ((rest >> j) << (j + 1)) | (rest & ((1 << j) - 1))
-        size = jax.lax.population_count(lo)
-        out.append(jnp.sum(weight[size] * (v[lo | (1 << j)] - v[lo])))
-    return jnp.stack(out)
+    rest = jnp.arange(1 << (k - 1), dtype=jnp.int64)[None, :]
+    j = jnp.arange(k, dtype=jnp.int64)[:, None]
+    lo = ((rest >> j) << (j + 1)) | (rest & ((1 << j) - 1))  # (k, 2^(k-1)): subsets without j
+    size = jax.lax.population_count(lo)
+    return jnp.sum(weight[size] * (v[lo | (1 << j)] - v[lo]), axis=1)
 
 
 @eqx.filter_jit
