@@ -172,6 +172,8 @@ def stable_coalitions(game: ChargingGame, *, rtol=RTOL, chunk: int = 1 << 14,
     t0 = time.perf_counter()
     tol = rtol * cost_scale(nash_costs(game))
     total = 1 << n
+    if not game.constant_b:  # B (N + 1) dense-ish solves a chunk: keep their memory small
+        chunk = min(chunk, max(1, (1 << 12) // (n + 1)))
     chunk = min(chunk, total)
     tab = cost_tables(game) if game.constant_b else None
     found: dict[str, list[np.ndarray]] = {"internal": [], "external": [], "stable": []}
