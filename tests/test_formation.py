@@ -51,10 +51,8 @@ def test_station_costs_for_every_coalition(which, request):
 
 def test_gram_costs_and_neighbours(case):
     game, _, table, _ = case
-    tab = formation.cost_tables(game)
-    from evjax.formation.costs import costs_and_flips
-
-    costs, flips = (np.asarray(v) for v in costs_and_flips(tab, jnp.asarray(all_masks(N))))
+    costs, flips = (np.asarray(v) for v in formation.stability.flip_costs(  # Gram form
+        game, jnp.asarray(all_masks(N))))
     scale = np.abs(table).max()
     assert np.abs(costs - table).max() < 1e-12 * scale
     index = np.arange(1 << N)[:, None] ^ (1 << np.arange(N))[None, :]
@@ -203,6 +201,8 @@ def test_bad_input_is_refused(case):
         formation.cartel_stability(game, [0, 9])
     with pytest.raises(ValueError, match="0/1"):
         evjax.station_costs_for(game, np.full((2, N), 0.5))
+    with pytest.raises(ValueError, match="sequence"):
+        evjax.station_costs_for(game, [[0, 1], 5])
     with pytest.raises(ValueError, match="kind"):
         formation.stable_partitions(game, "strong")
     big = evjax.ChargingGame(np.ones(2), 1.0, np.ones(25), np.ones(25), np.ones((25, 2)))

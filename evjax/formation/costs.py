@@ -59,8 +59,13 @@ def coalition_masks(coalitions, n: int) -> Float[Array, "B N"]:
         raise ValueError(f"coalitions must be index lists or a 0/1 mask array, got "
                          f"{coalitions!r}")
     # each coalition checked alone: two of them may share stations
-    rows = [coalition_lists([members], n)[0] if len(members) else [] for members in coalitions]
+    rows = [[] if _is_empty(members) else coalition_lists([members], n)[0]
+            for members in coalitions]
     return mask_of(rows, n)
+
+
+def _is_empty(members) -> bool:
+    return isinstance(members, (list, tuple, np.ndarray)) and len(members) == 0
 
 
 def station_costs_for(game: ChargingGame, coalitions, *, method="structured"
