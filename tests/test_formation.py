@@ -191,6 +191,28 @@ def test_shapley_gradient_matches_finite_differences(case):
                                    atol=1e-9)
 
 
+def test_stability_margins_and_their_gradient(case):
+    game, arrays, table, tol = case
+    for c in (3, 0b1011, 0b1110001, (1 << N) - 1):
+        members = fh.members(c, N)
+        internal, external = np.asarray(formation.stability_margins(game, members))
+        assert (internal >= -tol, external >= -tol) == fh.cartel_verdicts(table, tol)[c]
+        assert internal == pytest.approx(min(table[c ^ (1 << i), i] - table[c, i]
+                                             for i in members), abs=1e-4 * tol)
+    members = [0, 2, 5]
+    grad = eqx.filter_grad(lambda g: formation.stability_margins(g, members)[0])(game)
+    a, b, mu, d, xbar = arrays
+
+    def margin(x):
+        changed = np.array(mu, np.float64)
+        changed[2] = x
+        g = evjax.ChargingGame(a, b, changed, d, xbar)
+        return np.asarray(formation.stability_margins(g, members))[0]
+
+    fd = helpers.central_difference(margin, mu[2], step=1e-4)
+    np.testing.assert_allclose(np.asarray(grad.mu)[2], fd, rtol=1e-6, atol=1e-9)
+
+
 def test_bad_input_is_refused(case):
     game, *_ = case
     with pytest.raises(ValueError, match="rtol"):

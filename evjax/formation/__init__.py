@@ -8,8 +8,9 @@ and every coalition of a game), ``shares`` (savings, Shapley value, splits, core
 game).
 """
 
-from .costs import CostTables, coalition_masks, cost_tables, costs_at, station_costs_for
-from .stability import (Stability, StableCoalitions, cartel_stability, nash_costs,
+from .costs import (CostTables, coalition_masks, cost_tables, costs_at, nash_costs,
+                    station_costs_for)
+from .stability import (Stability, StableCoalitions, cartel_stability, stability_margins,
                         stable_coalitions)
 from .shares import (SPLITS, Shares, coalition_shares, shapley_monte_carlo, shapley_value)
 from .transfers import shapley_table, transfer_stability, transfer_stable_coalitions

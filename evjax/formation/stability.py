@@ -105,6 +105,27 @@ def cartel_stability(game: ChargingGame, coalition, *, rtol=RTOL) -> Stability:
                      tol=tol)
 
 
+def stability_margins(game: ChargingGame, coalition) -> jnp.ndarray:
+    """[internal, external] margins (2,) of one coalition: min over members of
+    c_i(C minus i) - c_i(C), and min over outsiders of c_j(C plus j) - c_j(C) (inf for an
+    empty set). C is internally (externally) stable iff its margin is >= -tol.
+
+    Differentiable in the game (``eqx.filter_grad``; a subgradient where two stations tie):
+    the objective of a design study that asks which parameter change makes C stable."""
+    n = game.n_stations
+    m = jnp.zeros((1, n), float_dtype()).at[0, jnp.asarray(coalition_members(coalition, n))
+                                            ].set(1.0)
+    return _margins(game, m)
+
+
+@eqx.filter_jit
+def _margins(game, m):
+    costs, flips = flip_costs(game, m)
+    slack, inside = (flips - costs)[0], m[0] > 0.5
+    return jnp.stack([jnp.min(jnp.where(inside, slack, jnp.inf)),
+                      jnp.min(jnp.where(inside, jnp.inf, slack))])
+
+
 @dataclasses.dataclass(frozen=True)
 class StableCoalitions:
     """Every coalition of size >= 2 of a game by its stability, as bit indices (bit i set <=>
@@ -194,4 +215,4 @@ def stable_coalitions(game: ChargingGame, *, rtol=RTOL, chunk: int = 1 << 14,
 
 
 __all__ = ["Stability", "StableCoalitions", "cartel_stability", "flip_costs",
-           "stable_coalitions"]
+           "stability_margins", "stable_coalitions"]
