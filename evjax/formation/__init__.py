@@ -3,9 +3,11 @@ and how their members can share what they save.
 
 Layers, bottom to top: ``costs`` (per-station costs at C-Nash, batched; the O(N^2) Gram form
 for constant b), ``stability`` (cartel stability, d'Aspremont et al. 1983: one coalition,
-and every coalition of a game), ``shares`` (savings, Shapley value, splits, core),
-``structures`` (several coalitions: Nash stable partitions and the core of the partition
-game).
+every coalition of a game, differentiable margins), ``shares`` (savings, Shapley value,
+splits, core), ``transfers`` (stability when members are paid Shapley shares),
+``partitions`` (several coalitions: Nash stable structures and the core of the partition
+game), ``plot`` (the picture of the CLI). Every verdict counts a gain within
+``rtol`` (default 1e-9) times the largest Nash cost as a tie: no reason to move.
 """
 
 from .costs import (CostTables, coalition_masks, cost_tables, costs_at, nash_costs,
