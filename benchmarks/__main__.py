@@ -8,7 +8,8 @@
 
 Benchmarks (``--only`` names): equilibrium (issue 2), sweep (issue 3), ni (issue 4, NashOpt
 baseline skipped with a note when ``nashopt`` is not installed), design (issue 6), year
-(issue 20: a year of real-day sweeps; quick: 3 days). Each
+(issue 20: a year of real-day sweeps; quick: 3 days), formation (issue 21: every stable
+coalition of N = 20 and 24; quick: N = 10, 12). Each
 writes its subsection of the platform's section (``## CPU`` or ``## GPU``, from the JAX
 backend unless ``--section`` says), so a GPU run keeps the CPU figures and ``--only`` keeps
 the other benchmarks'. float64 is enabled here; by default BLAS and XLA's CPU backend run on
@@ -28,9 +29,9 @@ sys.path.insert(0, str(HERE))
 
 import _common  # noqa: E402  (standard library only: before numpy and jax)
 
-BENCHMARKS = ("equilibrium", "sweep", "ni", "design", "year")
+BENCHMARKS = ("equilibrium", "sweep", "ni", "design", "year", "formation")
 MODULES = {"equilibrium": "bench_equilibrium", "sweep": "bench_sweep", "ni": "bench_ni",
-           "design": "bench_design", "year": "bench_year"}
+           "design": "bench_design", "year": "bench_year", "formation": "bench_formation"}
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -67,6 +68,9 @@ def parse(argv=None) -> argparse.Namespace:
                         help="first days of 2022 in the year study (default all 365; quick 3)")
     parser.add_argument("--year-sample", type=int, default=None,
                         help="days of the year study's dense baseline (default 4; quick 2)")
+    parser.add_argument("--formation-sample", type=int, default=None,
+                        help="coalitions of the formation benchmark's brute-force sample "
+                        "(default 60; quick 10)")
     args = parser.parse_args(argv)
     args.only = [b.strip() for b in args.only.split(",") if b.strip()]
     unknown = [b for b in args.only if b not in BENCHMARKS]
@@ -109,6 +113,8 @@ def run_one(name: str, args, backend: str):
         kw.update(games=args.design_games, big_games=args.design_big_games)
     elif name == "year":
         kw.update(days=args.year_days, sample=args.year_sample)
+    elif name == "formation":
+        kw.update(sample=args.formation_sample)
     t0 = time.perf_counter()
     result = module(name).suite(**kw)
     result.seconds = time.perf_counter() - t0

@@ -26,12 +26,13 @@ _EXPORTS = {
         "equilibrium", "group_cost", "group_costs", "membership", "players",
         "station_costs", "theorem_4_7", "theorem_4_11")},
     "ConstrainedChargingGame": ("evjax.charging.constrained", "ConstrainedChargingGame"),
+    "station_costs_for": ("evjax.formation", "station_costs_for"),
     "DeckGame": ("evjax.decks", "DeckGame"),
     "build_deck_game": ("evjax.decks", "build_game"),
     "default_deck_scenario": ("evjax.decks", "default_scenario"),
 }
-_SUBPACKAGES = ("charging", "decks", "design", "io", "reproduce", "scenarios", "solvers",
-                "sweeps")
+_SUBPACKAGES = ("charging", "decks", "design", "formation", "io", "reproduce", "scenarios",
+                "solvers", "sweeps")
 
 __all__ = sorted(_EXPORTS)
 
@@ -52,13 +53,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from . import charging, decks, design, io, reproduce, scenarios, solvers, sweeps
+    from . import charging, decks, design, formation, io, reproduce, scenarios, solvers, sweeps
     from .charging import (Certificate, ChargingGame, Coalitions, GroupCosts, Ratios,
                            TheoremCondition, certify, coalition_lists, cost_ratios, equilibrium,
                            group_cost, group_costs, membership, players, station_costs,
                            theorem_4_7, theorem_4_11)
     from .charging.constrained import ConstrainedChargingGame
     from .decks import DeckGame
+    from .formation import station_costs_for
     from .decks import build_game as build_deck_game
     from .decks import default_scenario as default_deck_scenario
     from .sweeps import PartitionSweep, Structure, SweepResult, partitions, sweep, sweep_batch

@@ -11,6 +11,7 @@ sensitivity        d(ratio)/d(parameter), ranked                              ``
 decks              the deck pricing game of paper 003                         ``decks``
 reproduce          a paper's figures and their numbers                        ``reproduce``
 scenario           game files of real days (prices, sessions, tariffs)        ``scenario``
+stability          stable coalitions, shares of a coalition's saving          ``stability``
 =================  =========================================================  ===============
 
 The command modules parse, call evjax's public functions and print; what they share
@@ -35,7 +36,7 @@ import argparse
 import os
 import sys
 
-from . import decks, design, reproduce, scenario, solve, sweep
+from . import decks, design, reproduce, scenario, solve, stability, sweep
 from ._common import EXIT_BAD_INPUT, UsageError
 
 # name: (one-line help, function adding the command's arguments to its parser), in the order
@@ -49,6 +50,7 @@ COMMANDS = {
     "decks": (decks.HELP, decks.add_decks),
     "reproduce": (reproduce.HELP, reproduce.add_reproduce),
     "scenario": (scenario.HELP, scenario.add_scenario),
+    "stability": (stability.HELP, stability.add_stability),
 }
 
 
