@@ -206,20 +206,32 @@ def test_the_library_never_imports_the_cli():
 
 def test_repeated_commands_load_their_programs_from_the_user_cache(tmp_path):
     """The CLI caches compiled programs under $XDG_CACHE_HOME/evjax/jax: a second run loads
-    them and prints the same numbers; EVJAX_NO_COMPILATION_CACHE=1 leaves no cache behind."""
+    them (nothing new is written) and prints the same numbers."""
     import os
 
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
-    cached = env | {"XDG_CACHE_HOME": str(tmp_path / "cached")}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
     command = [sys.executable, "-m", "evjax", "solve", "--json"]
-    first = subprocess.run(command, env=cached, capture_output=True, text=True, check=True)
-    folder = tmp_path / "cached" / "evjax" / "jax"
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    folder = tmp_path / "evjax" / "jax"
     entries = sorted(p.name for p in folder.iterdir())
     assert entries
-    second = subprocess.run(command, env=cached, capture_output=True, text=True, check=True)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert json.loads(second.stdout) == json.loads(first.stdout)
     assert sorted(p.name for p in folder.iterdir()) == entries  # loaded, nothing recompiled
-    off = env | {"XDG_CACHE_HOME": str(tmp_path / "off"), "EVJAX_NO_COMPILATION_CACHE": "1"}
-    third = subprocess.run(command, env=off, capture_output=True, text=True, check=True)
-    assert json.loads(third.stdout) == json.loads(first.stdout)
-    assert not (tmp_path / "off").exists()
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    from evjax.cli import compilation_cache_dir
+
+    monkeypatch.delenv("EVJAX_NO_COMPILATION_CACHE", raising=False)
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compilation_cache_dir() == str(tmp_path / "evjax" / "jax")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert compilation_cache_dir() == str(tmp_path / "home" / ".cache" / "evjax" / "jax")
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
+    assert compilation_cache_dir() == str(tmp_path / "jax")
+    monkeypatch.setenv("EVJAX_NO_COMPILATION_CACHE", "1")
+    assert compilation_cache_dir() is None
