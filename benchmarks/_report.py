@@ -251,3 +251,13 @@ def write_machine(path: Path, section: str, info: dict[str, str], *, command: st
     ])
     return _common.replace_section("### Machine", body, path, within=PLATFORMS[section],
                                    placeholder=NO_RUN[section])
+
+
+def print_and_publish(result, write: bool = True) -> int:
+    """A benchmark run alone: print its headline table and details, and (``write``) replace
+    its subsection of RESULTS.md; the exit status (0)."""
+    print(headline_table(result.headline))
+    print(result.details)
+    if write:
+        print(f"wrote {publish_alone(result)}")
+    return 0

@@ -155,11 +155,7 @@ def main(argv=None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     print(_common.format_machine(_common.machine_info()), flush=True)
     result = suite(quick=args.quick, sizes=sizes, sample=args.sample)
-    print(_report.headline_table(result.headline))
-    print(result.details)
-    if not args.no_write:
-        print(f"wrote {_report.publish_alone(result)}")
-    return 0
+    return _report.print_and_publish(result, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -230,11 +230,7 @@ def main(argv=None) -> int:
     result = suite(quick=args.quick, year=args.year, days=args.days, sample=args.sample,
                    out=args.out)
     print(_common.format_machine(_common.machine_info()))
-    print(_report.headline_table(result.headline))
-    print(result.details)
-    if not args.no_write:
-        print(f"wrote {_report.publish_alone(result)}")
-    return 0
+    return _report.print_and_publish(result, write=not args.no_write)
 
 
 if __name__ == "__main__":
