@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from .._plotting import save, subplots
+from ..charging.ratios import GROUPS
 from ..sweeps import sweep_batch
 from ..sweeps.table import _pyarrow
 from .charging import charging_day, check_stations
 from .real_data import available_dates, day_prices
-
-GROUPS = ("all", "coalition", "outside")
 
 
 def year_dates(year: int) -> list[dt.date]:
