@@ -22,7 +22,8 @@ _EXPORTS = {
     **{n: ("evjax.sweeps", n) for n in (
         "PartitionSweep", "Structure", "SweepResult", "partitions", "sweep", "sweep_batch")},
     **{n: ("evjax.charging", n) for n in (
-        "Certificate", "ChargingGame", "Coalitions", "GroupCosts", "Ratios", "TheoremCondition", "certify", "coalition_lists", "cost_ratios",
+        "Certificate", "ChargingGame", "Coalitions", "GroupCosts", "Ratios",
+        "TheoremCondition", "certify", "coalition_lists", "cost_ratios",
         "equilibrium", "group_cost", "group_costs", "membership", "players",
         "station_costs", "theorem_4_7", "theorem_4_11")},
     "ConstrainedChargingGame": ("evjax.charging.constrained", "ConstrainedChargingGame"),

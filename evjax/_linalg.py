@@ -59,11 +59,3 @@ def definite_solve(a, b):
     else:
         ab = jax.lax.fori_loop(0, m, _eliminate, ab)
     return ab[..., m:]
-
-
-def definite_inverse(a):
-    """a^-1 for a (batch of) matrices with a definite symmetric part (no LAPACK)."""
-    m = a.shape[-1]
-    if m <= UNROLL_MAX:
-        return gauss_jordan_inverse(a)
-    return definite_solve(a, jnp.eye(m, dtype=a.dtype))

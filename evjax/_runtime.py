@@ -18,8 +18,8 @@ evjax avoids it by construction. The closed form (``evjax.charging.closed_form``
 methods, constant and time-varying prices) makes no LAPACK call at all: its matrices are
 definite and small, and ``evjax._linalg`` eliminates them in plain XLA arithmetic (a
 reproduction of paper 000 vmaps 256 games' Nash and C-Nash dense solves in one program,
-which hung here on 2 cores with ``jnp.linalg.solve``). In the solver every LAPACK call needs the result of the
-previous one (one chain; right-hand sides solved together, explicit inverses of small
+which hung here on 2 cores with ``jnp.linalg.solve``). In the solver every LAPACK call needs
+the result of the previous one (one chain; right-hand sides solved together, explicit inverses of small
 blocks where several solves share a factor; see ``evjax/solvers``), so no two run at once.
 Code of your own that vmaps several independent LAPACK calls on jaxlib 0.10 can still
 deadlock; the fix there is jax >= 0.11.1. (Before the cause was found, evjax set

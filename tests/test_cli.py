@@ -1,6 +1,7 @@
 """The command line: solve, example-game, JSON output, and malformed input (exit status 2)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -207,8 +208,6 @@ def test_the_library_never_imports_the_cli():
 def test_repeated_commands_load_their_programs_from_the_user_cache(tmp_path):
     """The CLI caches compiled programs under $XDG_CACHE_HOME/evjax/jax: a second run loads
     them (nothing new is written) and prints the same numbers."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     env["XDG_CACHE_HOME"] = str(tmp_path)
     command = [sys.executable, "-m", "evjax", "solve", "--json"]

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._linalg import definite_inverse, definite_solve
+from .._linalg import definite_solve
 from .coalitions import membership
 from .game import ChargingGame
 
@@ -86,7 +86,7 @@ def _time_varying_b(game, m, method):
     v = _nominal_drive(game)  # (N, T)
     if method == "dense":
         q = jax.vmap(_dense_q, in_axes=(0, 0, None))(delta, b, v_cols)  # (T, N, N)
-        q_inv = definite_inverse(q)  # (T, N, N)
+        q_inv = definite_solve(q, jnp.eye(q.shape[-1], dtype=q.dtype))  # (T, N, N)
         s = jnp.sum(q_inv, axis=0)
         lam = definite_solve(s, (jnp.einsum("tij,tj->i", q_inv, v.T) - game.d)[:, None])[:, 0]
         return jnp.einsum("tij,tj->it", q_inv, v.T - lam[None, :])

@@ -250,13 +250,13 @@ def _constrained_group_costs(game: ConstrainedChargingGame, members, options):
     instead of two (compiling, not solving, is what a first call costs: about half). A
     ``lax.map``, not a ``vmap``: each solve stops at its own convergence, and forward-mode
     derivatives (``sensitivity``'s ``jacfwd``) batch it only once."""
+    options = dict(options)
     constraints = dict(nonnegative=game.nonnegative, rate_limit=game.rate_limit,
                        capacity=game.capacity)
     mask = jnp.zeros(game.game.n_stations).at[jnp.asarray(members)].set(1.0)
 
     def profile(m):
-        return solve(ConstrainedChargingGame(game.game, m, **constraints),
-                     **dict(options)).value
+        return solve(ConstrainedChargingGame(game.game, m, **constraints), **options).value
 
     nash_x, cnash_x = jax.lax.map(profile, jnp.stack([jnp.zeros_like(mask), mask])[:, None, :])
     return group_costs(game.game, nash_x, mask), group_costs(game.game, cnash_x, mask)

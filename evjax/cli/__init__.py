@@ -27,7 +27,8 @@ experiments) import the library when their command is parsed, ``--help`` include
 
 The CLI, unlike the library, enables float64 (``jax_enable_x64``) before running a
 command, and keeps compiled programs in a persistent cache between runs
-(:func:`compilation_cache_dir`; ``EVJAX_NO_COMPILATION_CACHE=1`` turns it off). Bad input exits with status 2 and one line on stderr (:class:`UsageError`).
+(:func:`compilation_cache_dir`; ``EVJAX_NO_COMPILATION_CACHE=1`` turns it off). Bad input
+exits with status 2 and one line on stderr (:class:`UsageError`).
 """
 
 from __future__ import annotations
